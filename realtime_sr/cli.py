@@ -1,0 +1,127 @@
+"""The ``realtime-sr`` command line.
+
+Each handler turns flags into arguments and lazy-imports its module, so ``--help`` is fast.
+Any :class:`~realtime_sr.errors.RealtimeSRError` becomes one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import RealtimeSRError
+
+
+def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "gan")) -> None:
+    p.add_argument("--scale", type=int, choices=(2, 4), default=2, help="upscaling factor (default 2)")
+    p.add_argument("--model", help="shipped model name (e.g. fine-x4) or a .safetensors path; "
+                   "default: the shipped model for --mode and --scale")
+    p.add_argument("--mode", choices=modes, default="fine",
+                   help="which shipped network: coarse (fast), fine (sharper), gan (perceptual); default fine")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "tensorrt"),
+                   help="inference backend (default auto: the fastest installed)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device for the torch backend")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="numeric precision")
+
+
+def _cmd_image(a) -> int:
+    from .image_cmd import run_image
+
+    return run_image(a)
+
+
+def _cmd_eval(a) -> int:
+    from .eval_cmd import run_eval
+
+    return run_eval(a)
+
+
+def _cmd_train(a) -> int:
+    from .train.config import load_recipe, override, parse_set
+    from .train.loop import train
+
+    cfg = load_recipe(a.recipe)
+    changes = parse_set(a.set or [])
+    if a.data:
+        changes["train_dirs"] = tuple(a.data)
+    for key in ("steps", "batch", "workers", "device", "val_dir"):
+        val = getattr(a, key)
+        if val is not None:
+            changes[key] = val
+    cfg = override(cfg, **changes)
+    out = Path(a.out or f"runs/{cfg.name}")
+    train(cfg, out_dir=out, resume=a.resume, weights_out=a.weights_out, progress=not a.no_progress,
+          log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def _cmd_models(a) -> int:
+    from .checkpoints import read_metadata
+    from .models import shipped_models
+
+    for name, path in shipped_models().items():
+        meta = read_metadata(path)
+        m = meta.get("metrics", {})
+        scores = "  ".join(f"{k} {v['psnr']:.2f} dB" for k, v in m.items())
+        print(f"{name:10s} {meta['arch']:16s} {meta.get('params', 0):>9,d} params  {scores}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="realtime-sr", description="Real-time video and image super-resolution.")
+    parser.add_argument("--version", action="version", version=f"realtime-sr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("image", help="upscale an image, or a folder of images to a folder")
+    p.add_argument("input", help="image file or folder")
+    p.add_argument("output", help="output file or folder")
+    _add_model_flags(p)
+    p.add_argument("--tile", type=int, default=256, help="tile size in LR pixels (bounded memory; default 256)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=_cmd_image)
+
+    p = sub.add_parser("eval", help="PSNR/SSIM on Y of bicubic and models over a folder of HR images")
+    p.add_argument("folder", help="folder of HR images (e.g. Set5)")
+    _add_model_flags(p, modes=("coarse", "fine", "gan", "all"))
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("train", help="train a network from a recipe (also under torchrun)")
+    p.add_argument("--recipe", required=True, help="recipe name (coarse_x2, fine_x4, gan_x4 ...) or TOML path")
+    p.add_argument("--data", action="append", help="training image folder (repeatable; DIV2K layout recognised)")
+    p.add_argument("--val-dir", dest="val_dir", help="validation folder (PSNR/SSIM each epoch)")
+    p.add_argument("--out", help="run folder for checkpoints and logs (default runs/NAME)")
+    p.add_argument("--weights-out", help="where to write the final weights (default OUT/NAME.safetensors)")
+    p.add_argument("--resume", nargs="?", const="auto", help="resume from OUT/last.pt or a given checkpoint")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe setting")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("models", help="list the shipped models and their measured quality")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except RealtimeSRError as exc:
+        print(f"realtime-sr: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("realtime-sr: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("realtime-sr: error: out of memory (try a smaller --tile)", file=sys.stderr)
+        return 1

@@ -1,0 +1,89 @@
+"""Shipped models and the loaded-model descriptor.
+
+A model is named ``<role>-x<scale>`` (``coarse-x2``, ``fine-x4``, ``gan-x4`` ...) and lives in
+``realtime_sr/weights/<role>_x<scale>.safetensors``; ``--model`` also takes a path to any
+realtime-sr weights file. An unknown name lists the valid ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelNotFoundError, UsageError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+ROLES = ("coarse", "fine", "gan")
+SCALES = (2, 4)
+
+
+def shipped_models() -> dict[str, Path]:
+    """Name -> path of every weights file shipped in the package."""
+    out = {}
+    for p in sorted(WEIGHTS_DIR.glob("*_x*.safetensors")):
+        role, _, scale = p.stem.rpartition("_x")
+        out[f"{role}-x{scale}"] = p
+    return out
+
+
+def resolve(model: str | None = None, *, scale: int | None = None, mode: str = "fine") -> Path:
+    """The weights path for ``--model NAME|PATH`` or, without it, the shipped model for mode and scale."""
+    if model is None:
+        if scale not in SCALES:
+            raise UsageError(f"--scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
+        model = f"{mode}-x{scale}"
+    path = Path(model)
+    if path.suffix == ".safetensors" or path.exists() or "/" in model:
+        if not path.exists():
+            raise ModelNotFoundError(f"{model}: no such weights file")
+        return path
+    known = shipped_models()
+    if model not in known:
+        raise ModelNotFoundError(f"unknown model {model!r}; shipped: {', '.join(known) or 'none'}")
+    return known[model]
+
+
+@dataclass
+class Model:
+    """A loaded network and what it knows about itself."""
+
+    name: str
+    path: Path
+    meta: dict[str, Any]
+    net: Any = field(repr=False)  # torch.nn.Module, eval mode, batch norm folded
+
+    @property
+    def scale(self) -> int:
+        return int(self.meta["scale"])
+
+    @property
+    def colour(self) -> str:
+        """'y' for a luma network (chroma resized bicubically), 'rgb' for an RGB network."""
+        return self.meta["colour"]
+
+    @property
+    def in_channels(self) -> int:
+        return 1 if self.colour == "y" else 3
+
+    @property
+    def context(self) -> int:
+        """LR pixels of context a tile needs so that tiled output equals whole-image output."""
+        return int(self.meta.get("context", 24))
+
+
+def load_model(model: str | Path | None = None, *, scale: int | None = None, mode: str = "fine") -> Model:
+    """Load a shipped model by name (``'fine-x4'``), a weights path, or the default for mode and scale."""
+    from .archs.fuse import fuse_batchnorm
+    from .checkpoints import build_network
+
+    path = resolve(None if model is None else str(model), scale=scale, mode=mode)
+    net, meta = build_network(path)
+    if scale is not None and int(meta["scale"]) != scale:
+        raise UsageError(f"{path.name} is a x{meta['scale']} model, but --scale {scale} was asked")
+    net.eval()
+    fuse_batchnorm(net)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    name = meta.get("name") or path.stem
+    return Model(name=name, path=path, meta=meta, net=net)

@@ -1,0 +1,1 @@
+"""Training: data (random HR patches, LR made on the fly), losses, the loop, recipes."""

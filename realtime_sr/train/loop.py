@@ -1,0 +1,337 @@
+"""The training loop, top to bottom: one function, no god-class.
+
+Stages: ``coarse`` and ``fine`` minimise a pixel loss; ``gan`` alternates a discriminator step
+(generator frozen) and a generator step (discriminator frozen) with content + adversarial +
+feature-matching (+ optional VGG) losses. Adam with warm-up then cosine or step decay,
+gradient clipping, an EMA of the generator, AMP on CUDA, DistributedDataParallel under
+torchrun, checkpoints that resume exactly, validation PSNR/SSIM every ``val_every`` steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from ..archs import build
+from ..checkpoints import load_weights, save_weights
+from ..errors import UsageError
+from .config import TrainConfig
+from .data import PatchDataset, StepSampler, find_training_images, find_validation_dir
+from .losses import VGGLoss, d_loss, feature_matching, g_adv_loss, pixel_loss
+
+
+def receptive_context(arch: str, hparams: dict) -> int:
+    """LR pixels of context that make tiled inference equal whole-image inference."""
+    if arch == "srgan_generator":
+        radius = 2 * hparams.get("num_blocks", 16) + 6
+    elif arch == "coarse":
+        radius = hparams.get("m", 4) + 6
+    else:
+        radius = 16
+    return int(math.ceil(radius / 8) * 8)
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Warm-up, then cosine (to min_lr_ratio) or step decay."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "step":
+        return cfg.gamma ** sum(step >= m for m in cfg.milestones)
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+class EMA:
+    """Exponential moving average of a module's parameters; buffers (BN statistics) are copied."""
+
+    def __init__(self, module: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module) -> None:
+        for e, p in zip(self.module.parameters(), module.parameters()):
+            e.lerp_(p.detach(), 1 - self.decay)
+        for e, b in zip(self.module.buffers(), module.buffers()):
+            e.copy_(b)
+
+
+def _init_from(net: torch.nn.Module, source: str) -> str:
+    """Copy every tensor of a weights file whose name and shape match (x2 -> x4 transfer too)."""
+    from ..models import resolve
+
+    state, meta = load_weights(resolve(source))
+    own = net.state_dict()
+    hits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    own.update(hits)
+    net.load_state_dict(own)
+    return f"initialised {len(hits)}/{len(own)} tensors from {source}"
+
+
+def _source_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        return f"{world}x {torch.cuda.get_device_name(device)}"
+    return f"{world}x CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def validate_net(net: torch.nn.Module, cfg: TrainConfig, pairs, *, ssim: bool = True):
+    """The protocol's PSNR/SSIM of ``net`` on preloaded (name, hr, lr) pairs."""
+    from ..evaluate import evaluate
+    from ..models import Model
+    from ..runtime.torch_backend import TorchBackend
+    from ..upscale import upscale_array
+
+    device = next(net.parameters()).device
+    model = Model(name=cfg.name, path=Path("."), meta={"scale": cfg.scale, "colour": cfg.colour,
+                                                       "context": receptive_context(cfg.arch, cfg.hparams)}, net=net)
+    backend = TorchBackend(net, device=device.type)
+    return evaluate(pairs, lambda lr: upscale_array(model, backend, lr, tile=512), cfg.scale, cfg.name, with_ssim=ssim)
+
+
+def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
+          weights_out: str | Path | None = None, progress: bool = True, log=print) -> Path | None:
+    """Run a training job; returns the weights file written (rank 0) or None."""
+    from ..evaluate import load_pairs
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked, but torch sees no CUDA device")
+    device = torch.device(f"cuda:{local_rank}" if want_cuda else "cpu")
+    if world > 1:
+        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+    if want_cuda:
+        torch.cuda.set_device(device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    main = rank == 0
+    out_dir = Path(out_dir)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed + rank)
+
+    # networks, optimisers, schedules
+    g = build(cfg.arch, **cfg.hparams).to(device)
+    if cfg.init_from and not resume:
+        log(_init_from(g, cfg.init_from))
+    ema = EMA(g, cfg.ema_decay)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=cfg.betas)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: lr_factor(cfg, s))
+    gan = cfg.stage == "gan"
+    in_ch = 1 if cfg.colour == "y" else 3
+    d = opt_d = sched_d = None
+    if gan:
+        d = build("srgan_discriminator", in_channels=in_ch, **cfg.d_hparams).to(device)
+        opt_d = torch.optim.Adam(d.parameters(), lr=cfg.d_lr, betas=cfg.betas)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda s: lr_factor(cfg, s))
+    vgg = VGGLoss(cfg.vgg_weights).to(device) if (gan and cfg.vgg_weights) else None
+
+    # resume: model, EMA, optimisers, schedulers, step, RNG
+    start = 0
+    ckpt_path = out_dir / "last.pt"
+    if resume:
+        src = ckpt_path if resume == "auto" else Path(resume)
+        if not src.exists():
+            if resume != "auto":
+                raise UsageError(f"{src}: no checkpoint to resume from")
+        else:
+            ck = torch.load(src, map_location=device, weights_only=True)
+            if ck["arch"] != cfg.arch or ck["hparams"] != cfg.hparams or ck["stage"] != cfg.stage:
+                raise UsageError(f"{src}: checkpoint is a {ck['stage']} {ck['arch']} run, not this recipe")
+            g.load_state_dict(ck["g"])
+            ema.module.load_state_dict(ck["ema"])
+            opt_g.load_state_dict(ck["opt_g"])
+            sched_g.load_state_dict(ck["sched_g"])
+            if gan:
+                d.load_state_dict(ck["d"])
+                opt_d.load_state_dict(ck["opt_d"])
+                sched_d.load_state_dict(ck["sched_d"])
+            torch.set_rng_state(ck["rng_cpu"].cpu())
+            start = int(ck["step"])
+            log(f"resumed from {src} at step {start}")
+    if start >= cfg.steps:
+        log(f"already at step {start} of {cfg.steps}")
+
+    g_train = DDP(g, device_ids=[device.index] if want_cuda else None) if world > 1 else g
+    d_train = (DDP(d, device_ids=[device.index] if want_cuda else None) if world > 1 else d) if gan else None
+
+    # data
+    files = find_training_images(list(cfg.train_dirs))
+    ds = PatchDataset(files, scale=cfg.scale, lr_patch=cfg.lr_patch, colour=cfg.colour,
+                      scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, rank=rank)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=cfg.batch, sampler=StepSampler(start, cfg.steps, cfg.batch),
+        num_workers=cfg.workers, drop_last=True, pin_memory=want_cuda,
+        persistent_workers=False, prefetch_factor=4 if cfg.workers else None,
+    )
+    val_dir = cfg.val_dir or find_validation_dir(list(cfg.train_dirs))
+    val_pairs = load_pairs(val_dir, cfg.scale) if (main and val_dir) else None
+
+    # mixed precision on CUDA: bf16 where supported (no scaler), else fp16 with a scaler
+    amp_dtype = torch.bfloat16 if (want_cuda and torch.cuda.is_bf16_supported()) else torch.float16
+    autocast = lambda: torch.autocast("cuda", dtype=amp_dtype, enabled=want_cuda)  # noqa: E731
+    scaler = torch.amp.GradScaler("cuda", enabled=want_cuda and amp_dtype == torch.float16)
+    pix = pixel_loss(cfg.loss)
+
+    log_path = out_dir / "log.csv"
+    log_file = writer = None
+    if main:
+        new = not log_path.exists() or start == 0
+        log_file = open(log_path, "w" if new else "a", newline="")
+        writer = csv.writer(log_file)
+        if new:
+            writer.writerow(["step", "loss_g", "loss_d", "lr", "it_s", "val_psnr", "val_ssim"])
+
+    def save_checkpoint(step: int) -> None:
+        state = {"arch": cfg.arch, "hparams": cfg.hparams, "stage": cfg.stage, "step": step,
+                 "g": g.state_dict(), "ema": ema.module.state_dict(), "opt_g": opt_g.state_dict(),
+                 "sched_g": sched_g.state_dict(), "rng_cpu": torch.get_rng_state(), "config": asdict(cfg)}
+        if gan:
+            state.update(d=d.state_dict(), opt_d=opt_d.state_dict(), sched_d=sched_d.state_dict())
+        tmp = ckpt_path.with_suffix(".pt.part")
+        torch.save(state, tmp)
+        os.replace(tmp, ckpt_path)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=start, disable=not (main and progress), dynamic_ncols=True,
+               unit="it", file=sys.stderr)
+    t0 = time.perf_counter()
+    t_last, step_last = t0, start
+    run_loss_g = run_loss_d = 0.0
+    n_run = 0
+    step = start
+    for step, (lr_b, hr_b) in enumerate(loader, start):
+        lr_b = lr_b.to(device, non_blocking=True)
+        hr_b = hr_b.to(device, non_blocking=True)
+        loss_d_val = 0.0
+        if gan:
+            # discriminator step, generator frozen
+            g.requires_grad_(False)
+            d.requires_grad_(True)
+            with torch.no_grad(), autocast():
+                fake = g(lr_b)
+            with autocast():
+                loss_d = d_loss(d_train(hr_b), d_train(fake.detach()))
+            opt_d.zero_grad(set_to_none=True)
+            scaler.scale(loss_d).backward()
+            scaler.unscale_(opt_d)
+            torch.nn.utils.clip_grad_norm_(d.parameters(), cfg.grad_clip)
+            scaler.step(opt_d)
+            sched_d.step()
+            loss_d_val = loss_d.item()  # sync point (logging)
+            # generator step, discriminator frozen (called unwrapped: it does not learn here)
+            d.requires_grad_(False)
+            g.requires_grad_(True)
+        with autocast():
+            sr = g_train(lr_b)
+            loss_g = cfg.content_weight * pix(sr, hr_b) if gan else pix(sr, hr_b)
+            if gan:
+                real_logit, real_feats = d(hr_b, return_features=True)
+                fake_logit, fake_feats = d(sr, return_features=True)
+                loss_g = loss_g + cfg.adv_weight * g_adv_loss(fake_logit)
+                loss_g = loss_g + cfg.fm_weight * feature_matching(real_feats, fake_feats)
+                if vgg is not None:
+                    loss_g = loss_g + cfg.vgg_weight * vgg(sr.float(), hr_b)
+        opt_g.zero_grad(set_to_none=True)
+        scaler.scale(loss_g).backward()
+        scaler.unscale_(opt_g)
+        torch.nn.utils.clip_grad_norm_(g.parameters(), cfg.grad_clip)
+        scaler.step(opt_g)
+        scaler.update()
+        sched_g.step()
+        ema.update(g)
+
+        run_loss_g += loss_g.item()  # sync point (logging)
+        run_loss_d += loss_d_val
+        n_run += 1
+        done = step + 1
+        if main and progress:
+            bar.update(1)
+            if done % 10 == 0:
+                bar.set_postfix_str(f"loss {run_loss_g / n_run:.4f}" + (f" d {run_loss_d / n_run:.3f}" if gan else ""))
+        last = done == cfg.steps
+        val_row = ("", "")
+        if main and val_pairs is not None and (done % cfg.val_every == 0 or last):
+            res = validate_net(ema.module, cfg, val_pairs)
+            val_row = (f"{res.psnr:.4f}", f"{res.ssim:.5f}")
+            bar.write(f"step {done}: validation {Path(val_dir).name} PSNR {res.psnr:.3f} dB SSIM {res.ssim:.4f}")
+        if main and (done % 50 == 0 or last or val_row[0]):
+            now = time.perf_counter()
+            its = (done - step_last) / max(now - t_last, 1e-9)
+            t_last, step_last = now, done
+            writer.writerow([done, f"{run_loss_g / n_run:.6f}", f"{run_loss_d / n_run:.6f}" if gan else "",
+                             f"{sched_g.get_last_lr()[0]:.3e}", f"{its:.3f}", *val_row])
+            log_file.flush()
+            run_loss_g = run_loss_d = 0.0
+            n_run = 0
+        if main and (done % cfg.ckpt_every == 0 or last):
+            save_checkpoint(done)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    if log_file:
+        log_file.close()
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    if not main:
+        return None
+
+    # final weights: EMA generator, with metrics measured by the protocol
+    prev = {}
+    meta_path = Path(weights_out) if weights_out else out_dir / f"{cfg.name}.safetensors"
+    if resume and meta_path.exists():
+        try:
+            from ..checkpoints import read_metadata
+            prev = read_metadata(meta_path).get("training", {})
+        except Exception:
+            prev = {}
+    metrics = {}
+    for ed in cfg.eval_dirs:
+        res = validate_net(ema.module, cfg, load_pairs(ed, cfg.scale))
+        metrics[Path(ed).name] = {"psnr": round(res.psnr, 4), "ssim": round(res.ssim, 5)}
+        log(f"{cfg.name} on {Path(ed).name}: PSNR {res.psnr:.3f} dB, SSIM {res.ssim:.4f}")
+    meta = {
+        "name": cfg.name.replace("_x", "-x"),
+        "arch": cfg.arch, "hparams": cfg.hparams, "scale": cfg.scale, "colour": cfg.colour,
+        "stage": cfg.stage, "context": receptive_context(cfg.arch, cfg.hparams),
+        "params": sum(p.numel() for p in g.parameters()),
+        "training": {
+            "data": [str(Path(p)) for p in cfg.train_dirs], "images": len(files),
+            "steps": cfg.steps, "batch": cfg.batch * world, "lr_patch": cfg.lr_patch,
+            "world_size": world, "hardware": _hardware(device, world),
+            "time_s": round(prev.get("time_s", 0.0) + elapsed, 1) if resume else round(elapsed, 1),
+            "torch": torch.__version__, "init_from": cfg.init_from,
+        },
+        "recipe": cfg.recipe_text,
+        "source_commit": _source_commit(),
+        "metrics": metrics,
+    }
+    path = save_weights(meta_path, ema.module.state_dict(), meta)
+    log(f"wrote {path}")
+    return path
