@@ -103,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
+    # commands whose parsers live beside their handlers (each module keeps heavy imports lazy)
+    for mod in ("video_cmd", "export_cmd", "bench_cmd"):
+        try:
+            module = __import__(f"realtime_sr.{mod}", fromlist=["add_parser"])
+        except ImportError:
+            continue
+        module.add_parser(sub, _add_model_flags)
+
     p = sub.add_parser("models", help="list the shipped models and their measured quality")
     p.set_defaults(func=_cmd_models)
     return parser
