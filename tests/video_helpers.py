@@ -1,0 +1,118 @@
+"""Helpers for the video tests: tiny random-weight models, synthetic clips, and reading results back."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
+VIDEOS = DATA / "videos"
+
+
+def need_video(name: str) -> Path:
+    p = VIDEOS / name
+    if not p.exists():
+        pytest.skip(f"{p} not found: the shared test clips (../shared/data/videos) are not available here")
+    return p
+
+
+def make_model(folder: Path, *, scale: int = 2, colour: str = "y") -> Path:
+    """A tiny random-weight coarse model (near-bicubic thanks to its skip), as a weights file."""
+    import torch
+
+    from realtime_sr.archs import build
+    from realtime_sr.checkpoints import save_weights
+
+    torch.manual_seed(0)
+    hp = {"scale": scale, "in_channels": 1 if colour == "y" else 3, "d": 8, "s": 4, "m": 1}
+    net = build("coarse", **hp)
+    path = Path(folder) / f"tiny_{colour}_x{scale}.safetensors"
+    save_weights(path, net.state_dict(), {"arch": "coarse", "hparams": hp, "scale": scale, "colour": colour,
+                                          "context": 8, "name": "test"})
+    return path
+
+
+def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 12, fps: int = 25,
+              pix_fmt: str = "yuv420p", codec: str = "libx264", audio: bool = False, audio_layout: str = "stereo",
+              pts: list[int] | None = None, time_base: Fraction | None = None, colour: dict | None = None,
+              rotation: float = 0.0) -> Path:
+    """A synthetic clip (moving gradient) with optional AAC audio, explicit pts and colour tags."""
+    import av
+
+    tb = time_base or Fraction(1, fps * 512)
+    pts = pts or [round(i / fps / tb) for i in range(frames)]
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(codec, options={"preset": "ultrafast", "crf": "20"} if "x26" in codec else {})
+        vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
+        vs.codec_context.framerate = Fraction(fps)
+        for k, v in (colour or {}).items():
+            setattr(vs.codec_context, k, v)
+        if rotation:
+            vs.set_display_rotation(rotation)
+        if audio:
+            aus = out.add_stream("aac", rate=48000, layout=audio_layout)
+        yy, xx = np.mgrid[0:height, 0:width]
+        for i, p in enumerate(pts):
+            rgb = np.stack([(xx * 4 + i * 8) % 256, (yy * 4) % 256, ((xx + yy) * 2 + i * 16) % 256], -1).astype(np.uint8)
+            fr = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+            fr.pts = p
+            fr.time_base = tb
+            for k, v in (colour or {}).items():
+                setattr(fr, k, v)
+            for pkt in vs.encode(fr):
+                out.mux(pkt)
+        for pkt in vs.encode(None):
+            out.mux(pkt)
+        if audio:
+            dur = float((pts[-1] + round(1 / fps / tb)) * tb)
+            n = int(dur * 48000)
+            ch = aus.codec_context.channels if hasattr(aus.codec_context, "channels") else 2
+            t = np.arange(n) / 48000
+            sig = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            data = np.repeat(sig[None], ch, axis=0)
+            for s0 in range(0, n, 1024):
+                fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, s0:s0 + 1024]), format="fltp",
+                                                layout=audio_layout)
+                fr.sample_rate = 48000
+                fr.pts = s0
+                for pkt in aus.encode(fr):
+                    out.mux(pkt)
+            for pkt in aus.encode(None):
+                out.mux(pkt)
+    return path
+
+
+def video_facts(path: Path) -> dict:
+    """Frame pts (in seconds), size, pixel format, colour tags, audio facts of a file."""
+    import av
+
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        times, fmt, tags, rot = [], None, None, 0
+        for f in c.decode(vs):
+            times.append(float(f.pts * f.time_base))
+            if fmt is None:
+                fmt = f.format.name
+                tags = (int(f.colorspace), int(f.color_range), int(f.color_primaries), int(f.color_trc))
+                rot = f.rotation
+            w, h = f.width, f.height
+        vdur = float(vs.duration * vs.time_base) if vs.duration else None
+        audio = []
+        for a in c.streams.audio:
+            audio.append({"codec": a.codec_context.name, "channels": a.codec_context.channels,
+                          "rate": a.codec_context.sample_rate,
+                          "duration": float(a.duration * a.time_base) if a.duration else None,
+                          "frame_size": a.codec_context.frame_size or 1024})
+        return {"times": times, "width": w, "height": h, "pix_fmt": fmt, "tags": tags, "rotation": rot,
+                "duration": vdur, "audio": audio, "subtitles": len(c.streams.subtitles)}
+
+
+def run_cli(*args) -> int:
+    from realtime_sr.cli import main
+
+    return main([str(a) for a in args])
