@@ -1,0 +1,116 @@
+"""``realtime-sr bench``: time the coarse and fine networks per frame on a chosen backend and precision.
+
+A measurement tool, not a test: warm-up runs, then timed runs; percentiles per network. Heavy
+imports happen in the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def add_parser(sub, add_model_flags) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", help="time the coarse and fine networks per frame (backend, precision, percentiles)")
+    add_model_flags(p)
+    p.add_argument("--networks", default="coarse,fine",
+                   help="which shipped networks to time (comma-separated; default coarse,fine); --model times one")
+    p.add_argument("--frame", default="640x360", help="LR frame size WxH fed to each network (default 640x360)")
+    p.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs (default 2)")
+    p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    p.add_argument("--csv", metavar="FILE", help="also append CSV rows to FILE")
+    p.set_defaults(func=run_bench)
+    return p
+
+
+FIELDS = ("network", "model", "backend", "precision", "frame", "scale", "runs", "p50_ms", "p90_ms", "mean_ms",
+          "min_ms", "fps")
+
+
+def parse_frame(text: str) -> tuple[int, int]:
+    from .errors import UsageError
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--frame takes WxH (e.g. 640x360), not {text!r}") from None
+    if w < 8 or h < 8:
+        raise UsageError(f"--frame {text}: too small")
+    return w, h
+
+
+def time_backend(backend, x, *, runs: int = 10, warmup: int = 2) -> dict:
+    """Per-call wall-clock times (ms) of ``backend(x)``: percentiles, mean, min."""
+    import numpy as np
+
+    for _ in range(max(0, warmup)):
+        backend(x)
+    times = []
+    for _ in range(max(1, runs)):
+        t0 = time.perf_counter()
+        backend(x)  # numpy out: includes the device -> host copy, i.e. a full sync
+        times.append((time.perf_counter() - t0) * 1e3)
+    t = np.array(times)
+    return {"runs": len(t), "p50_ms": float(np.percentile(t, 50)), "p90_ms": float(np.percentile(t, 90)),
+            "mean_ms": float(t.mean()), "min_ms": float(t.min()), "fps": float(1e3 / np.percentile(t, 50))}
+
+
+def bench_model(model, *, network: str, backend: str, device: str, precision: str, frame=(640, 360),
+                runs: int = 10, warmup: int = 2, log=None, seed: int = 0) -> dict:
+    import numpy as np
+
+    from .runtime import make_backend
+
+    be = make_backend(model, backend=backend, device=device, precision=precision, log=log)
+    w, h = frame
+    x = np.random.default_rng(seed).random((1, model.in_channels, h, w), dtype=np.float32) * 0.86 + 0.06
+    stats = time_backend(be, x, runs=runs, warmup=warmup)
+    return {"network": network, "model": model.name, "backend": be.name, "precision": precision,
+            "frame": f"{w}x{h}", "scale": model.scale, **stats}
+
+
+def format_table(rows: list[dict]) -> str:
+    head = f"{'network':8s} {'model':14s} {'backend':26s} {'frame':9s} {'p50 ms':>9s} {'p90 ms':>9s} {'fps':>7s}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['network']:8s} {r['model']:14s} {r['backend']:26s} {r['frame']:9s} "
+                     f"{r['p50_ms']:9.1f} {r['p90_ms']:9.1f} {r['fps']:7.2f}")
+    return "\n".join(lines)
+
+
+def write_csv(path, rows: list[dict]) -> None:
+    import csv
+    from pathlib import Path
+
+    path = Path(path)
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        if new:
+            wr.writeheader()
+        for r in rows:
+            wr.writerow({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def run_bench(a) -> int:
+    from .models import load_model
+
+    frame = parse_frame(a.frame)
+    log = lambda m: print(f"realtime-sr: {m}", file=sys.stderr)  # noqa: E731
+    targets = [(a.model, None)] if a.model else [(None, n.strip()) for n in a.networks.split(",") if n.strip()]
+    rows = []
+    for model_arg, net in targets:
+        model = load_model(model_arg, scale=a.scale if model_arg is None else None, mode=net or a.mode)
+        rows.append(bench_model(model, network=net or model.meta.get("stage", "model"), backend=a.backend,
+                                device=a.device, precision=a.precision, frame=frame, runs=a.runs,
+                                warmup=a.warmup, log=log))
+    if a.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(format_table(rows))
+    if a.csv:
+        write_csv(a.csv, rows)
+    return 0

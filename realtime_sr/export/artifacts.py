@@ -1,0 +1,144 @@
+"""Make (or find in the cache) the ONNX file of a model at a precision, with a JSON sidecar.
+
+One function, :func:`ensure_onnx`, serves ``realtime-sr export`` and the backends that export
+on the fly. The sidecar ``<file>.json`` records the weights' sha256, opset, parity against torch,
+what the precision conversion did, the calibration source, and the gate result when one ran.
+
+Calibration frames for fp16 (overflow scan) and int8 (ranges) come from, in order:
+an explicit ``calib`` (folders, or RGB frames already in hand such as a video's first frames),
+``$REALTIME_SR_CALIB`` (folders separated by ``os.pathsep``), then the training folders named in
+the weights' metadata where they exist. Without any, the error names the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UsageError
+from . import cache
+from .onnx import OPSET
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Artifact:
+    path: Path
+    precision: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def sidecar(self) -> Path:
+        return self.path.with_name(self.path.name + ".json")
+
+
+def _read_sidecar(path: Path) -> dict | None:
+    side = path.with_name(path.name + ".json")
+    if not (path.is_file() and side.is_file()):
+        return None
+    try:
+        return json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_sidecar(art: Artifact) -> None:
+    tmp = art.sidecar.with_name(art.sidecar.name + ".part")
+    tmp.write_text(json.dumps(art.info, indent=1, sort_keys=True, default=str))
+    tmp.replace(art.sidecar)
+
+
+def _is_frames(calib) -> bool:
+    return isinstance(calib, (list, tuple)) and len(calib) > 0 and isinstance(calib[0], np.ndarray)
+
+
+def calibration_dirs(model, calib=None) -> list[Path]:
+    """The folders to calibrate from (see the module docstring); [] when none is found."""
+    if _is_frames(calib):
+        return []  # frames in hand
+    if calib:
+        dirs = [Path(calib)] if isinstance(calib, (str, os.PathLike)) else [Path(c) for c in calib]
+        missing = [str(d) for d in dirs if not d.is_dir()]
+        if missing:
+            raise UsageError(f"calibration folder not found: {', '.join(missing)}")
+        return dirs
+    env = os.environ.get("REALTIME_SR_CALIB")
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p and Path(p).is_dir()]
+    found = []
+    for d in (model.meta.get("training") or {}).get("data", []):
+        for base in (Path.cwd(), PACKAGE_ROOT):
+            cand = Path(d) if Path(d).is_absolute() else base / d
+            if cand.is_dir():
+                found.append(cand.resolve())
+                break
+    return found
+
+
+def calibration_for(model, calib=None, *, count: int = 32, size: int = 96) -> tuple[list[np.ndarray], str]:
+    """(frames, description of their source)."""
+    from .quantize import calibration_frames, frames_from_images
+
+    if _is_frames(calib):
+        return frames_from_images(calib, size=size, count=count), f"{len(calib)} frames supplied by the caller"
+    dirs = calibration_dirs(model, calib)
+    if not dirs:
+        raise UsageError(
+            "fp16/int8 export needs calibration images (natural photos, not a test set) and none were found: "
+            "pass --calib DIR, or set REALTIME_SR_CALIB=DIR, or use --precision fp32")
+    frames = calibration_frames(dirs, scale=model.scale, count=count, size=size)
+    return frames, "training images: " + ", ".join(str(d) for d in dirs)
+
+
+def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = None, opset: int = OPSET,
+                calib=None, calib_count: int = 32, rebuild: bool = False,
+                log: Callable[[str], None] = lambda m: None) -> Artifact:
+    """The ONNX file for ``model`` at ``precision``: from the cache if its sidecar matches, else made now."""
+    from .quantize import PRECISIONS, convert
+
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    out_dir = Path(out_dir) if out_dir is not None else cache.cache_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wsha = cache.sha256_file(model.path)
+    path = out_dir / cache.onnx_name(model.name, wsha, precision, opset)
+    side = None if rebuild else _read_sidecar(path)
+    if side and side.get("weights_sha256") == wsha and side.get("export_version") == cache.EXPORT_VERSION:
+        return Artifact(path, precision, side)
+
+    base = {"model": model.name, "weights": str(model.path), "weights_sha256": wsha, "opset": opset,
+            "export_version": cache.EXPORT_VERSION, "scale": model.scale, "precision": precision,
+            "input": "lr", "output": "sr"}
+    if precision == "fp32":
+        from .onnx import export_onnx, parity
+
+        log(f"exporting {model.name} to ONNX (opset {opset}) ...")
+        tmp = path.with_name(f".{path.name}.tmp")
+        export_onnx(model.net, tmp, in_channels=model.in_channels, opset=opset)
+        err = parity(model.net, tmp, in_channels=model.in_channels)
+        tmp.replace(path)
+        art = Artifact(path, precision, {**base, "parity_max_abs": err})
+    else:
+        fp32 = ensure_onnx(model, "fp32", out_dir=out_dir, opset=opset, log=log)
+        frames, source = calibration_for(model, calib, count=calib_count)
+        log(f"converting {model.name} to {precision} ({len(frames)} calibration frames from {source}) ...")
+        tmp = path.with_name(f".{path.name}.tmp")
+        info = convert(fp32.path, tmp, precision, frames)
+        err = _vs_torch(model, tmp)
+        tmp.replace(path)
+        art = Artifact(path, precision, {**base, **info, "calibration_source": source,
+                                         "max_abs_vs_torch_fp32": err})
+    write_sidecar(art)
+    return art
+
+
+def _vs_torch(model, onnx_path: Path) -> float:
+    from .onnx import parity
+
+    return parity(model.net, onnx_path, in_channels=model.in_channels)

@@ -1,0 +1,50 @@
+"""The quality gate: a reduced-precision ONNX must keep PSNR on a test set within a tolerance of fp32.
+
+PSNR is measured on Y by the literature's protocol (:mod:`realtime_sr.evaluate`), through
+onnxruntime on CPU, for the fp32 graph and for the reduced one; the same ONNX files are what
+TensorRT builds from. Tolerances: 0.05 dB for fp16, 0.15 dB for int8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+TOLERANCE_DB = {"fp32": 0.0, "fp16": 0.05, "int8": 0.15}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    precision: str
+    psnr: float
+    fp32_psnr: float
+    tolerance: float
+
+    @property
+    def drop(self) -> float:
+        return self.fp32_psnr - self.psnr
+
+    @property
+    def passed(self) -> bool:
+        return self.drop <= self.tolerance + 1e-9
+
+    def line(self) -> str:
+        verdict = "pass" if self.passed else "FAIL"
+        return (f"{self.precision}: PSNR {self.psnr:.3f} dB vs fp32 {self.fp32_psnr:.3f} dB "
+                f"(drop {self.drop:+.3f} dB, limit {self.tolerance:.2f}) {verdict}")
+
+
+def onnx_psnr(model, onnx_path: str | Path, pairs, *, precision: str = "fp32") -> float:
+    """Mean PSNR (Y) of ``model``'s colour handling with the network run from ``onnx_path``."""
+    from ..evaluate import evaluate
+    from ..runtime.ort_backend import OrtBackend
+    from ..upscale import upscale_array
+
+    backend = OrtBackend(onnx_path, precision=precision)
+    res = evaluate(pairs, lambda lr: upscale_array(model, backend, lr), model.scale, backend.name,
+                   with_ssim=False)
+    return res.psnr
+
+
+def judge(precision: str, psnr: float, fp32_psnr: float) -> GateResult:
+    return GateResult(precision, psnr, fp32_psnr, TOLERANCE_DB[precision])

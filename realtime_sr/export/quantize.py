@@ -1,0 +1,222 @@
+"""Reduced precision, written into the ONNX graph. The ONLY place precision enters a graph.
+
+TensorRT 11 builds strongly typed networks only (no FP16/INT8 builder flags, no calibrators), so
+the precision a network runs in is the precision its ONNX file says:
+
+* **fp16**: every float tensor and weight becomes float16, except the graph's input and output
+  (kept float32 behind a Cast, so callers feed and get float32) and the nodes that *measurement*
+  shows would overflow: the fp32 graph is run on calibration frames with every intermediate
+  tensor exposed, and a node whose output magnitude exceeds :data:`FP16_LIMIT` (a quarter of
+  fp16's 65504, headroom for frames brighter than the calibration set) stays float32.
+* **int8**: explicit QuantizeLinear/DequantizeLinear pairs from ``onnxruntime.quantization
+  .quantize_static`` (QDQ format): symmetric int8 activations (zero point 0, the only kind
+  TensorRT takes), symmetric per-channel int8 weights (axis 0), float bias (TensorRT fuses it),
+  calibrated by min/max on real frames from the *training* images. Only Conv is quantized; the
+  first Conv stays float so the input image (and the bicubic skip Resize that shares it) keeps
+  full precision: int8 steps of max/127 on Y/255 would be coarser than the 8-bit input itself.
+
+Calibration frames are LR crops made exactly as training makes them (PIL bicubic downscale of
+an HR crop, Y of BT.601 studio range / 255). Test sets are refused as calibration data.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import UsageError
+
+FP16_LIMIT = 16384.0
+TEST_SETS = {"set5", "set14", "bsd100", "b100", "urban100", "manga109", "div2k_valid", "div2k-valid"}
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+# ----------------------------------------------------------------------------- calibration data
+
+def check_not_test_set(folders: Iterable[str | Path]) -> None:
+    for f in folders:
+        if Path(f).name.lower() in TEST_SETS:
+            raise UsageError(f"{f}: a test set cannot be calibration data (use training images, e.g. T91, BSD200)")
+
+
+def calibration_frames(folders: Sequence[str | Path], *, scale: int, count: int = 32, size: int = 96,
+                       seed: int = 0) -> list[np.ndarray]:
+    """``count`` LR luma crops (1, 1, size, size) float32 in [0, 1] from the images in ``folders``."""
+    from ..colour import rgb_to_y
+    from ..imageops import list_images, read_image, resize_bicubic
+
+    check_not_test_set(folders)
+    files = [p for f in folders if Path(f).is_dir() for p in list_images(f)]
+    if not files:
+        raise UsageError(f"no calibration images in {', '.join(map(str, folders)) or '(no folders)'}")
+    rng = random.Random(seed)
+    order = sorted(files)
+    rng.shuffle(order)
+    picks = [order[i % len(order)] for i in range(count)]
+    frames, hr_size = [], size * scale
+    for p in picks:
+        img = read_image(p)
+        if img.dtype != np.uint8:
+            img = (img >> 8).astype(np.uint8)
+        img = img[..., :3] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
+        h, w = img.shape[:2]
+        ch, cw = min(hr_size, h - h % scale), min(hr_size, w - w % scale)
+        y0, x0 = rng.randrange(h - ch + 1), rng.randrange(w - cw + 1)
+        crop = img[y0:y0 + ch, x0:x0 + cw]
+        lr = resize_bicubic(np.ascontiguousarray(crop), (cw // scale, ch // scale))
+        y = rgb_to_y(lr.astype(np.float32) / 255.0) / 255.0
+        frames.append(np.ascontiguousarray(y[None, None], dtype=np.float32))
+    return frames
+
+
+def frames_from_images(images: Iterable[np.ndarray], *, size: int = 96, count: int = 16,
+                       seed: int = 0) -> list[np.ndarray]:
+    """Calibration crops from LR RGB uint8 frames already in hand (e.g. the first frames of a video)."""
+    from ..colour import rgb_to_y
+
+    rng = random.Random(seed)
+    out = []
+    images = list(images)
+    for i in range(count):
+        img = images[i % len(images)]
+        h, w = img.shape[:2]
+        ch, cw = min(size, h), min(size, w)
+        y0, x0 = rng.randrange(h - ch + 1), rng.randrange(w - cw + 1)
+        rgb = img[y0:y0 + ch, x0:x0 + cw, :3].astype(np.float32) / 255.0
+        out.append(np.ascontiguousarray((rgb_to_y(rgb) / 255.0)[None, None], dtype=np.float32))
+    return out
+
+
+# ----------------------------------------------------------------------------- fp16
+
+def activation_peaks(src: str | Path, frames: Sequence[np.ndarray]) -> dict[str, float]:
+    """Max |value| of every node output of the fp32 graph over ``frames``."""
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.load(str(src))
+    graph_outputs = {o.name for o in m.graph.output}
+    for node in m.graph.node:
+        for out in node.output:
+            if out and out not in graph_outputs:
+                m.graph.output.append(onnx.ValueInfoProto(name=out))
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    inp = sess.get_inputs()[0].name
+    peaks = dict.fromkeys(names, 0.0)
+    for x in frames:
+        for name, val in zip(names, sess.run(names, {inp: x})):
+            if np.issubdtype(np.asarray(val).dtype, np.floating):
+                peaks[name] = max(peaks[name], float(np.abs(val).max(initial=0.0)))
+    return peaks
+
+
+def to_fp16(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
+            keep_fp32: Sequence[str] = ()) -> dict:
+    """Write a float16 copy of ``src``; nodes whose measured outputs could overflow stay float32."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    peaks = activation_peaks(src, frames)
+    m = onnx.load(str(src))
+    hot = [n.name for n in m.graph.node if any(peaks.get(o, 0.0) > FP16_LIMIT for o in n.output)]
+    block = sorted(set(hot) | set(keep_fp32))
+    m16 = convert_float_to_float16(m, keep_io_types=True, node_block_list=block or None)
+    _toposort(m16.graph)  # the converter appends its I/O Casts at the end; TensorRT's parser wants order
+    onnx.checker.check_model(m16)
+    onnx.save(m16, str(dst))
+    return {"precision": "fp16", "kept_fp32": block, "overflow_nodes": hot,
+            "peak_activation": round(max(peaks.values(), default=0.0), 3), "limit": FP16_LIMIT}
+
+
+def _toposort(graph) -> None:
+    """Reorder ``graph.node`` so that every node comes after the producers of its inputs."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        rest = [n for n in pending if not all(i in ready for i in n.input)]
+        now = [n for n in pending if all(i in ready for i in n.input)]
+        if not now:
+            raise ValueError("graph has a cycle or a dangling input")
+        for n in now:
+            ordered.append(n)
+            ready.update(n.output)
+        pending = rest
+    copies = [type(n)() for n in ordered]
+    for c, n in zip(copies, ordered):
+        c.CopyFrom(n)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+# ----------------------------------------------------------------------------- int8
+
+class _Reader:
+    """onnxruntime's CalibrationDataReader protocol over a list of frames."""
+
+    def __init__(self, name: str, frames: Sequence[np.ndarray]) -> None:
+        self.name, self.frames, self.i = name, list(frames), 0
+
+    def get_next(self):
+        if self.i >= len(self.frames):
+            return None
+        self.i += 1
+        return {self.name: self.frames[self.i - 1]}
+
+    def rewind(self) -> None:
+        self.i = 0
+
+
+def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
+            exclude: Sequence[str] | None = None, method: str = "minmax") -> dict:
+    """Write a Q/DQ int8 copy of ``src``: symmetric activations, symmetric per-channel weights."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod
+
+    m = onnx.load(str(src))
+    convs = [n.name for n in m.graph.node if n.op_type == "Conv"]
+    if exclude is None:  # the first Conv reads the image: keep it (and the input) in float
+        inp = m.graph.input[0].name
+        exclude = [n.name for n in m.graph.node if n.op_type == "Conv" and inp in n.input]
+    methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+               "entropy": CalibrationMethod.Entropy}
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_static logs a pre-processing hint on the root logger
+    try:
+        _quantize(str(src), str(dst), _Reader(m.graph.input[0].name, frames), exclude, methods[method])
+    finally:
+        root.setLevel(level)
+    return {"precision": "int8", "format": "QDQ", "activations": "int8 symmetric",
+            "weights": "int8 symmetric per-channel", "calibration": method, "frames": len(frames),
+            "quantized_convs": len(convs) - len(exclude), "float_convs": list(exclude)}
+
+
+def _quantize(src: str, dst: str, reader, exclude, method) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    quantize_static(
+        src, dst, reader,
+        quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        per_channel=True, op_types_to_quantize=["Conv"], nodes_to_exclude=list(exclude),
+        calibrate_method=method,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                       "CalibPercentile": 99.999},
+    )
+
+
+def convert(src: str | Path, dst: str | Path, precision: str, frames: Sequence[np.ndarray] | None) -> dict:
+    """fp32 -> ``precision`` (fp16 or int8); both need calibration frames (fp16 for its overflow scan)."""
+    if precision not in ("fp16", "int8"):
+        raise UsageError(f"can convert to fp16 or int8, not {precision!r}")
+    if not frames:
+        raise UsageError(f"{precision} export needs calibration frames")
+    return to_fp16(src, dst, frames) if precision == "fp16" else to_int8(src, dst, frames)

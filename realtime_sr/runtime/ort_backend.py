@@ -1,0 +1,44 @@
+"""The onnxruntime backend: CPU, fp32 / fp16 / int8 ONNX graphs exported by :mod:`realtime_sr.export`.
+
+The graphs have dynamic N, H and W, so one session runs whole frames and tiles. Reduced
+precision is in the graph itself (fp16 tensors, int8 Q/DQ nodes); the session does not care.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendError
+
+
+class OrtBackend:
+    """float32 NCHW numpy in -> float32 NCHW numpy out, through one onnxruntime session."""
+
+    def __init__(self, onnx_path: str | Path, *, precision: str = "fp32", threads: int | None = None,
+                 providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:  # pragma: no cover - a dependency, but be explicit
+            raise BackendError("the onnxruntime backend needs the onnxruntime package (pip install onnxruntime)") from None
+        self.path = Path(onnx_path)
+        if not self.path.is_file():
+            raise BackendError(f"{self.path}: no such ONNX file")
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3  # errors only: fp16 graphs on CPU log every inserted Cast otherwise
+        if threads:
+            so.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(str(self.path), so, providers=list(providers))
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise BackendError(f"{self.path}: onnxruntime cannot load it ({str(exc).strip()[:300]})") from None
+        self.input = self.session.get_inputs()[0].name
+        self.output = self.session.get_outputs()[0].name
+        self.precision = precision
+        self.name = f"onnxruntime-cpu-{precision}"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return self.session.run([self.output], {self.input: x})[0].astype(np.float32, copy=False)
