@@ -26,7 +26,7 @@ class AuxPlan:
     index: int  # stream index in the input
     type: str  # 'audio' or 'subtitle'
     codec: str
-    action: str  # 'copy' or 'aac'
+    action: str  # 'copy', or the audio encoder to transcode with: 'aac' ('libopus' for WebM)
 
 
 def output_format(path: Path) -> str:
@@ -68,7 +68,9 @@ def _add_aux(out, in_stream, action):
     cc = in_stream.codec_context
     rate = cc.sample_rate or 48000
     layout = cc.layout.name if cc.layout else "stereo"
-    s = out.add_stream("aac", rate=rate, layout=layout)
+    if action == "libopus":
+        rate = rate if rate in (8000, 12000, 16000, 24000, 48000) else 48000
+    s = out.add_stream(action, rate=rate, layout=layout)
     s.bit_rate = 64_000 * max(2, cc.channels or 2)
     return s
 
@@ -153,14 +155,14 @@ def plan_streams(info, out_path: Path, video_kwargs: dict, spec: EncoderSpec, *,
             pass
         out = []
         for p in plans:  # something failed: find out which, and what works instead
-            for action in ("copy", "aac") if p.type == "audio" else ("copy",):
+            for action in ("copy", "aac", "libopus") if p.type == "audio" else ("copy",):
                 try:
                     _trial(trial, fmt, video_kwargs, spec, inp, [AuxPlan(p.index, p.type, p.codec, action)])
                 except (av.error.FFmpegError, ValueError, OSError):
                     continue
                 if action != "copy":
                     log(f"notice: {p.codec} audio (stream {p.index}) cannot go into a {fmt} file as it is; "
-                        f"transcoding it to AAC")
+                        f"transcoding it to {'AAC' if action == 'aac' else 'Opus'}")
                 out.append(AuxPlan(p.index, p.type, p.codec, action))
                 break
             else:
@@ -228,7 +230,7 @@ def _aux_packets(inp, plans, outs, window, offset_s):
         idx = p.stream.index
         st = p.stream
         if p.pts is None and p.dts is None:
-            if actions[idx] == "aac":
+            if actions[idx] != "copy":
                 for q in _transcode(st, outs[idx], [None], offset_s):
                     yield float(q.pts * q.time_base) if q.pts is not None else 0.0, 1, q
             continue
@@ -237,7 +239,7 @@ def _aux_packets(inp, plans, outs, window, offset_s):
         if (t_start is not None and t < t_start - 1e-6) or (t_end is not None and t >= t_end):
             continue
         if actions[idx] == "copy":
-            if offset_s:
+            if offset_s:  # --start: shift to the output's zero
                 off = round(offset_s / st.time_base)
                 p.pts = p.pts - off if p.pts is not None else None
                 p.dts = p.dts - off if p.dts is not None else None
