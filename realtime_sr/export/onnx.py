@@ -94,7 +94,8 @@ def fix_shape(src: str | Path, dst: str | Path, shape: tuple[int, int, int, int]
     n, c, h, w = shape
     m = update_model_dims.update_inputs_outputs_dims(m, {INPUT: [n, c, h, w]},
                                                      {OUTPUT: [n, c, h * scale, w * scale]})
-    m = onnx.shape_inference.infer_shapes(m)
+    del m.graph.value_info[:]  # stale intermediate shapes (and the fp16 converter's types): re-infer them all
+    m = onnx.shape_inference.infer_shapes(m, strict_mode=True)
     onnx.checker.check_model(m)
     dst = Path(dst)
     onnx.save(m, str(dst))

@@ -166,6 +166,7 @@ class EngineFile:
     path: Path
     key: dict
     built: bool  # True if built now, False if loaded from the cache
+    runtime: object = None  # the trt.Runtime that deserialized the engine: keep it alive as long as the engine
 
 
 def load_or_build(onnx_path: str | Path, *, stem: str, precision: str, shapes: dict[str, tuple],
@@ -191,7 +192,7 @@ def load_or_build(onnx_path: str | Path, *, stem: str, precision: str, shapes: d
         else:
             engine = _deserialize(runtime, path.read_bytes())
             if engine is not None:
-                return engine, EngineFile(path, key, built=False)
+                return engine, EngineFile(path, key, built=False, runtime=runtime)
             log(f"{path.name}: cannot be deserialized (corrupt or another TensorRT), rebuilding")
     log(f"building TensorRT engine {path.name} (a few minutes the first time) ...")
     blob = build_engine(onnx_path, shapes=shapes, options=options, log=log, trt=trt,
@@ -201,7 +202,7 @@ def load_or_build(onnx_path: str | Path, *, stem: str, precision: str, shapes: d
     engine = _deserialize(runtime, blob)
     if engine is None:
         raise BackendError(f"{path}: TensorRT built an engine it cannot deserialize")
-    return engine, EngineFile(path, key, built=True)
+    return engine, EngineFile(path, key, built=True, runtime=runtime)
 
 
 def _deserialize(runtime, blob: bytes):

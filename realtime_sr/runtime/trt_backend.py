@@ -96,7 +96,9 @@ class TrtBackend:
                                              options=options or trt_build.BuildOptions(), log=log, trt=trt)
         log(f"tensorrt engine: {ef.path.name} ({'built' if ef.built else 'cached'})")
         static_shape = shapes[INPUT][0] if shapes[INPUT][0] == shapes[INPUT][2] else None
-        return cls(engine, scale=model.scale, precision=precision, static_shape=static_shape, trt=trt)
+        be = cls(engine, scale=model.scale, precision=precision, static_shape=static_shape, trt=trt)
+        be.engine_file = ef  # keeps the runtime alive with the engine; its path and key, for reports
+        return be
 
     def context(self, stream):
         """The execution context bound to ``stream`` (one per stream, TensorRT's rule for concurrency)."""

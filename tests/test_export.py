@@ -1,0 +1,170 @@
+"""ONNX export: names, opset, shapes, DepthToSpace/Resize, parity; fp16 and int8 graphs (Q/DQ placement)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="export tests need the onnx package (the export/dev extras)")
+pytest.importorskip("onnxscript", reason="the torch ONNX exporter needs onnxscript (the export/dev extras)")
+
+from realtime_sr.errors import UsageError  # noqa: E402
+from realtime_sr.export.artifacts import ensure_onnx  # noqa: E402
+from realtime_sr.export.onnx import fix_shape, io_spec, op_types, parity  # noqa: E402
+from realtime_sr.export.quantize import FP16_LIMIT, calibration_frames, check_not_test_set, to_fp16  # noqa: E402
+from realtime_sr.runtime.ort_backend import OrtBackend  # noqa: E402
+
+from export_helpers import calib_folder, session_dir, tiny  # noqa: E402
+
+ARCHS = ["coarse", "srgan_generator"]
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def exported(request, tmp_path_factory):
+    """(model, {precision: Artifact}) for a tiny network of each architecture."""
+    model = tiny(tmp_path_factory, request.param)
+    out = session_dir(tmp_path_factory, "onnx-cache")
+    calib = [str(calib_folder(tmp_path_factory))]
+    arts = {p: ensure_onnx(model, p, out_dir=out, calib=calib, calib_count=4) for p in ("fp32", "fp16", "int8")}
+    return model, arts
+
+
+def _graph(path):
+    return onnx.load(str(path)).graph
+
+
+def test_io_names_opset_and_dynamic_shapes(exported):
+    model, arts = exported
+    for art in arts.values():
+        spec = io_spec(art.path)
+        assert spec["opset"] >= 17
+        assert spec["input"] == ("lr", ["n", 1, "h", "w"], "FLOAT")
+        name, dims, dtype = spec["output"]
+        assert name == "sr" and dtype == "FLOAT" and dims[:2] == ["n", 1]
+
+
+def test_depth_to_space_and_cubic_resize(exported):
+    model, arts = exported
+    ops = op_types(arts["fp32"].path)
+    assert "DepthToSpace" in ops  # PixelShuffle, not Reshape/Transpose
+    assert "Transpose" not in ops
+    resize = [n for n in _graph(arts["fp32"].path).node if n.op_type == "Resize"]
+    assert resize, "the bicubic skip should be an ONNX Resize"
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in resize[0].attribute}
+    assert attrs["mode"] == b"cubic" and attrs["cubic_coeff_a"] == pytest.approx(-0.75)
+
+
+def test_parity_with_torch_across_shapes(exported):
+    model, arts = exported
+    assert arts["fp32"].info["parity_max_abs"] < 1e-5
+    err = parity(model.net, arts["fp32"].path, shapes=((1, 17, 29), (3, 40, 12)))
+    assert err < 1e-5
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_static_tile_batch_copy(exported, tmp_path, precision):
+    model, arts = exported
+    static = fix_shape(arts[precision].path, tmp_path / "static.onnx", (4, 1, 40, 40), model.scale)
+    spec = io_spec(static)
+    assert spec["input"][1] == [4, 1, 40, 40] and spec["output"][1] == [4, 1, 80, 80]
+    x = np.random.default_rng(0).random((4, 1, 40, 40), dtype=np.float32)
+    np.testing.assert_allclose(OrtBackend(static)(x), OrtBackend(arts[precision].path)(x), atol=1e-6)
+
+
+def test_fp16_graph(exported):
+    model, arts = exported
+    g = _graph(arts["fp16"].path)
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    inits = {t.name: t for t in g.initializer}
+    weights = [inits[n.input[1]] for n in convs if n.input[1] in inits]
+    assert weights and all(w.data_type == onnx.TensorProto.FLOAT16 for w in weights)
+    assert arts["fp16"].info["kept_fp32"] == []  # natural images do not come near fp16's range
+    x = np.random.default_rng(1).random((1, 1, 24, 20), dtype=np.float32)
+    ref = OrtBackend(arts["fp32"].path)(x)
+    out = OrtBackend(arts["fp16"].path)(x)
+    assert out.dtype == np.float32
+    assert 0 < np.abs(out - ref).max() < 5e-3  # fp16 rounding, no more
+
+
+def test_fp16_keeps_measured_overflow_in_fp32(tmp_path_factory, tmp_path):
+    import torch
+
+    from realtime_sr.export.onnx import export_onnx
+
+    model = tiny(tmp_path_factory, "coarse")
+    net = __import__("copy").deepcopy(model.net)
+    with torch.no_grad():  # make the first conv's output overflow fp16 on real frames
+        net.features[0].weight.mul_(1e6)
+    src = export_onnx(net, tmp_path / "hot.onnx")
+    frames = calibration_frames([calib_folder(tmp_path_factory)], scale=2, count=2, size=24)
+    info = to_fp16(src, tmp_path / "hot16.onnx", frames)
+    first = _graph(src).node[0].name
+    assert first in info["overflow_nodes"] and first in info["kept_fp32"]
+    assert info["peak_activation"] > FP16_LIMIT
+
+
+def test_int8_qdq_placement(exported):
+    model, arts = exported
+    g = _graph(arts["int8"].path)
+    inp = g.input[0].name
+    producers = {o: n for n in g.node for o in n.output}
+    inits = {t.name: t for t in g.initializer}
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    first = [c for c in convs if c.input[0] == inp]
+    assert len(first) == 1, "the first Conv reads the float input directly (not quantized)"
+    assert first[0].input[1] in inits and inits[first[0].input[1]].data_type == onnx.TensorProto.FLOAT
+    for c in convs:
+        if c is first[0]:
+            continue
+        act, w = producers.get(c.input[0]), producers.get(c.input[1])
+        assert act is not None and act.op_type == "DequantizeLinear", f"{c.name}: activation not Q/DQ"
+        assert w is not None and w.op_type == "DequantizeLinear", f"{c.name}: weight not Q/DQ"
+        wq = inits[w.input[0]]
+        assert wq.data_type == onnx.TensorProto.INT8  # int8 weights
+        wscale = onnx.numpy_helper.to_array(inits[w.input[1]])
+        assert wscale.shape == (wq.dims[0],)  # per output channel
+        assert {a.name: a.i for a in w.attribute}.get("axis", 1) == 0
+        assert not onnx.numpy_helper.to_array(inits[w.input[2]]).any()  # symmetric: zero points 0
+        if len(c.input) > 2:  # bias stays float (TensorRT fuses it)
+            assert c.input[2] in inits and inits[c.input[2]].data_type == onnx.TensorProto.FLOAT
+    for q in (n for n in g.node if n.op_type == "QuantizeLinear"):
+        zp = inits[q.input[2]]
+        assert zp.data_type == onnx.TensorProto.INT8 and not onnx.numpy_helper.to_array(zp).any()
+    for n in g.node:  # the bicubic skip and the output stay float
+        if n.op_type == "Resize":
+            assert n.input[0] == inp
+    final = producers[g.output[0].name]
+    assert final.op_type == "Add"
+    x = np.random.default_rng(2).random((1, 1, 32, 24), dtype=np.float32)
+    out, ref = OrtBackend(arts["int8"].path)(x), OrtBackend(arts["fp32"].path)(x)
+    assert 0 < np.abs(out - ref).max() < 0.1
+
+
+def test_cache_reuse_and_key(exported, tmp_path_factory):
+    model, arts = exported
+    again = ensure_onnx(model, "int8", out_dir=session_dir(tmp_path_factory, "onnx-cache"),
+                        log=lambda m: pytest.fail(f"re-exported: {m}"))  # no calibration needed: cached
+    assert again.path == arts["int8"].path
+    names = {a.path.name for a in arts.values()}
+    assert len(names) == 3 and all(".opset17." in n for n in names)
+
+
+def test_calibration_refuses_test_sets(tmp_path):
+    for name in ("Set14", "set5", "Urban100"):
+        with pytest.raises(UsageError, match="test set"):
+            check_not_test_set([tmp_path / name])
+
+
+def test_calibration_frames_are_lr_luma(tmp_path_factory):
+    frames = calibration_frames([calib_folder(tmp_path_factory)], scale=2, count=5, size=16)
+    assert len(frames) == 5
+    for f in frames:
+        assert f.shape == (1, 1, 16, 16) and f.dtype == np.float32
+        assert 16 / 255 - 1e-3 <= f.min() and f.max() <= 235 / 255 + 1e-3  # studio-range Y / 255
+
+
+def test_missing_calibration_names_the_fix(tmp_path_factory, monkeypatch, tmp_path):
+    monkeypatch.delenv("REALTIME_SR_CALIB", raising=False)
+    model = tiny(tmp_path_factory, "coarse")
+    with pytest.raises(UsageError, match="--calib"):
+        ensure_onnx(model, "int8", out_dir=tmp_path)
