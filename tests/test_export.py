@@ -14,7 +14,7 @@ from realtime_sr.export.onnx import fix_shape, io_spec, op_types, parity  # noqa
 from realtime_sr.export.quantize import FP16_LIMIT, calibration_frames, check_not_test_set, to_fp16  # noqa: E402
 from realtime_sr.runtime.ort_backend import OrtBackend  # noqa: E402
 
-from export_helpers import calib_folder, session_dir, tiny  # noqa: E402
+from test_export_helpers import calib_folder, session_dir, tiny  # noqa: E402
 
 ARCHS = ["coarse", "srgan_generator"]
 

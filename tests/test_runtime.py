@@ -11,7 +11,7 @@ from realtime_sr.errors import BackendError, UsageError  # noqa: E402
 from realtime_sr.runtime import make_backend, pick_backend  # noqa: E402
 from realtime_sr.runtime.torch_backend import TorchBackend  # noqa: E402
 
-from export_helpers import calib_folder, session_dir, tiny  # noqa: E402
+from test_export_helpers import calib_folder, session_dir, tiny  # noqa: E402
 from helpers import natural_image  # noqa: E402
 
 try:

@@ -289,7 +289,7 @@ def _mark(f):
 @_mark
 @pytest.mark.parametrize("precision, atol", [("fp32", 2e-3), ("fp16", 2e-2), ("int8", 0.15)])
 def test_trt_coarse_matches_onnxruntime(tmp_path_factory, monkeypatch, precision, atol):
-    from export_helpers import calib_folder, session_dir, tiny
+    from test_export_helpers import calib_folder, session_dir, tiny
 
     from realtime_sr.runtime import make_backend
 
@@ -304,7 +304,7 @@ def test_trt_coarse_matches_onnxruntime(tmp_path_factory, monkeypatch, precision
 
 @_mark
 def test_trt_fine_static_tiles_two_streams(tmp_path_factory, monkeypatch):
-    from export_helpers import session_dir, tiny
+    from test_export_helpers import session_dir, tiny
 
     from realtime_sr.runtime import make_backend
     from realtime_sr.runtime.torch_backend import TorchBackend

@@ -1,4 +1,4 @@
-"""Shared fixtures' helpers for the export/runtime/TensorRT tests: tiny models exported once per session."""
+"""Helpers (no tests) for the export/runtime/TensorRT tests: tiny models exported once per session."""
 
 from __future__ import annotations
 
