@@ -59,7 +59,9 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 12
         yy, xx = np.mgrid[0:height, 0:width]
         for i, p in enumerate(pts):
             rgb = np.stack([(xx * 4 + i * 8) % 256, (yy * 4) % 256, ((xx + yy) * 2 + i * 16) % 256], -1).astype(np.uint8)
-            fr = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+            full = (colour or {}).get("color_range") == 2
+            fr = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format=pix_fmt, dst_color_range=av.video.reformatter.ColorRange.JPEG if full else None)
             fr.pts = p
             fr.time_base = tb
             for k, v in (colour or {}).items():

@@ -86,13 +86,17 @@ def _transcode(in_stream, ostream, packets, offset_s: float = 0.0):
         yield from ostream.encode(None)
 
 
-def _trial(path: Path, fmt: str, video_kwargs: dict, spec: EncoderSpec, inp, plans) -> None:
+def _trial(path: Path, fmt: str, video_kwargs: dict, spec: EncoderSpec, input_path: Path, plans) -> None:
+    """Write a one-frame file with the real encoder and the first packets of ``plans``; raises on failure."""
     import av
 
+    from .source import open_input
+
     w, h, pf = video_kwargs["width"], video_kwargs["height"], video_kwargs["pix_fmt"]
-    firsts = _first_packets(inp, [p.index for p in plans])
     try:
-        with av.open(str(path), "w", format=fmt, options=container_options(fmt, video_kwargs["time_base"])) as out:
+        with open_input(input_path) as inp, \
+                av.open(str(path), "w", format=fmt, options=container_options(fmt, video_kwargs["time_base"])) as out:
+            firsts = _first_packets(inp, [p.index for p in plans])
             vs = add_video_stream(out, spec, **video_kwargs)
             outs = {p.index: _add_aux(out, inp.streams[p.index], p.action) for p in plans}
             frame = _black(pf, w, h) if pf in _ZERO_OK else av.VideoFrame(w, h, pf)
@@ -132,42 +136,39 @@ def plan_streams(info, out_path: Path, video_kwargs: dict, spec: EncoderSpec, *,
     """Check the whole mux before any work; returns what to do with each audio/subtitle stream."""
     import av
 
-    from .source import open_input
-
     fmt = output_format(out_path)
     trial = out_path.with_name(f".{out_path.name}.trial{out_path.suffix}")
     wanted = [(i, t, c) for i, t, c in info.aux_streams if (t == "audio" and audio) or (t == "subtitle" and subtitles)]
-    with open_input(info.path) as inp:
-        try:
-            _trial(trial, fmt, video_kwargs, spec, inp, [])
-        except OSError as exc:
-            raise_write_error(exc, out_path)
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise OutputError(f"{out_path.name}: cannot write {spec.codec} video into a {fmt} file "
-                              f"({str(exc).splitlines()[0]}); try .mkv or another --codec") from None
-        plans = [AuxPlan(i, t, c, "copy") for i, t, c in wanted]
-        if not plans:
-            return []
-        try:
-            _trial(trial, fmt, video_kwargs, spec, inp, plans)
-            return plans
-        except (av.error.FFmpegError, ValueError, OSError):
-            pass
-        out = []
-        for p in plans:  # something failed: find out which, and what works instead
-            for action in ("copy", "aac", "libopus") if p.type == "audio" else ("copy",):
-                try:
-                    _trial(trial, fmt, video_kwargs, spec, inp, [AuxPlan(p.index, p.type, p.codec, action)])
-                except (av.error.FFmpegError, ValueError, OSError):
-                    continue
-                if action != "copy":
-                    log(f"notice: {p.codec} audio (stream {p.index}) cannot go into a {fmt} file as it is; "
-                        f"transcoding it to {'AAC' if action == 'aac' else 'Opus'}")
-                out.append(AuxPlan(p.index, p.type, p.codec, action))
-                break
-            else:
-                log(f"notice: dropping {p.type} stream {p.index} ({p.codec}): a {fmt} file cannot hold it")
-        return out
+    try:
+        _trial(trial, fmt, video_kwargs, spec, info.path, [])
+    except OSError as exc:
+        raise_write_error(exc, out_path)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise OutputError(f"{out_path.name}: cannot write {spec.codec} video into a {fmt} file "
+                          f"({str(exc).splitlines()[0]}); try .mkv or another --codec") from None
+    plans = [AuxPlan(i, t, c, "copy") for i, t, c in wanted]
+    if not plans:
+        return []
+    try:
+        _trial(trial, fmt, video_kwargs, spec, info.path, plans)
+        return plans
+    except (av.error.FFmpegError, ValueError, OSError):
+        pass
+    out = []
+    for p in plans:  # something failed: find out which, and what works instead
+        for action in ("copy", "aac", "libopus") if p.type == "audio" else ("copy",):
+            try:
+                _trial(trial, fmt, video_kwargs, spec, info.path, [AuxPlan(p.index, p.type, p.codec, action)])
+            except (av.error.FFmpegError, ValueError, OSError):
+                continue
+            if action != "copy":
+                log(f"notice: {p.codec} audio (stream {p.index}) cannot go into a {fmt} file as it is; "
+                    f"transcoding it to {'AAC' if action == 'aac' else 'Opus'}")
+            out.append(AuxPlan(p.index, p.type, p.codec, action))
+            break
+        else:
+            log(f"notice: dropping {p.type} stream {p.index} ({p.codec}): a {fmt} file cannot hold it")
+    return out
 
 
 def assemble(out_tmp: Path, out_path: Path, segments: list[Path], input_path: Path, plans: list[AuxPlan], *,
@@ -185,7 +186,7 @@ def assemble(out_tmp: Path, out_path: Path, segments: list[Path], input_path: Pa
         vt = segs[0].streams.video[0]
         with open_input(input_path) as inp, \
                 av.open(str(out_tmp), "w", format=fmt, options=container_options(fmt, vt.time_base)) as out:
-            ov = out.add_stream_from_template(vt)
+            ov = out.add_stream_from_template(vt, opaque=True)
             ov.time_base = vt.time_base
             if rotation:
                 ov.set_display_rotation(rotation)

@@ -120,6 +120,8 @@ def encoder_options(spec: EncoderSpec) -> tuple[dict, int | None]:
         opts["preset"] = str(spec.preset or preset)
     if spec.codec == "libx265":
         opts["x265-params"] = "log-level=error"
+    if spec.codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner unless told: errors only
     return opts, bitrate
 
 
