@@ -29,3 +29,16 @@ def calib_folder(tmp_path_factory) -> Path:
     if not d.exists():
         write_image_folder(d, n=3, size=(96, 80))
     return d
+
+
+def seeded(tmp_path_factory, model, dst: Path) -> Path:
+    """``dst`` holding a copy of ``model``'s fp32 ONNX (exported once per session): saves a re-export."""
+    import shutil
+
+    from realtime_sr.export.artifacts import ensure_onnx
+
+    art = ensure_onnx(model, "fp32", out_dir=session_dir(tmp_path_factory, "onnx-cache"))
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in (art.path, art.sidecar):
+        shutil.copy2(f, dst / f.name)
+    return dst

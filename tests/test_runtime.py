@@ -11,7 +11,7 @@ from realtime_sr.errors import BackendError, UsageError  # noqa: E402
 from realtime_sr.runtime import make_backend, pick_backend  # noqa: E402
 from realtime_sr.runtime.torch_backend import TorchBackend  # noqa: E402
 
-from test_export_helpers import calib_folder, session_dir, tiny  # noqa: E402
+from test_export_helpers import calib_folder, seeded, session_dir, tiny  # noqa: E402
 from helpers import natural_image  # noqa: E402
 
 try:
@@ -54,6 +54,7 @@ def test_int8_calibrates_on_frames_in_hand(tmp_path_factory, tmp_path, monkeypat
     monkeypatch.setenv("REALTIME_SR_CACHE", str(tmp_path))
     monkeypatch.delenv("REALTIME_SR_CALIB", raising=False)
     model = tiny(tmp_path_factory, "coarse")
+    seeded(tmp_path_factory, model, tmp_path)
     frames = [natural_image("astronaut", (64, 48)), natural_image("coffee", (64, 48))]
     said = []
     be = make_backend(model, backend="onnxruntime", precision="int8", calib=frames, log=said.append)
@@ -68,6 +69,7 @@ def test_env_calibration_folder(tmp_path_factory, tmp_path, monkeypatch):
     monkeypatch.setenv("REALTIME_SR_CACHE", str(tmp_path))
     monkeypatch.setenv("REALTIME_SR_CALIB", str(calib_folder(tmp_path_factory)))
     model = tiny(tmp_path_factory, "coarse")
+    seeded(tmp_path_factory, model, tmp_path)
     be = make_backend(model, backend="onnxruntime", precision="fp16", log=None)
     assert be.name == "onnxruntime-cpu-fp16"
 

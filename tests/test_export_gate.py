@@ -1,0 +1,111 @@
+"""The quality gate: tolerances, refusal without --force, and (with the shared data) the shipped models on Set14."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("onnx", reason="export tests need the onnx package (the export/dev extras)")
+
+from realtime_sr.export import gate  # noqa: E402
+
+from helpers import IMAGES, write_image_folder  # noqa: E402
+from test_export_helpers import calib_folder, seeded, session_dir, tiny  # noqa: E402
+
+
+@pytest.mark.parametrize("precision, drop, ok", [
+    ("fp16", 0.0, True), ("fp16", 0.05, True), ("fp16", 0.0501, False), ("fp16", -0.02, True),
+    ("int8", 0.15, True), ("int8", 0.151, False), ("int8", 0.10, True),
+])
+def test_tolerances(precision, drop, ok):
+    res = gate.judge(precision, 30.0 - drop, 30.0)
+    assert res.passed is ok
+    assert ("pass" if ok else "FAIL") in res.line()
+
+
+def test_onnx_psnr_equals_torch_psnr(tmp_path_factory):
+    from realtime_sr.evaluate import evaluate, load_pairs
+    from realtime_sr.export.artifacts import ensure_onnx
+    from realtime_sr.runtime.torch_backend import TorchBackend
+    from realtime_sr.upscale import upscale_array
+
+    model = tiny(tmp_path_factory, "coarse")
+    pairs = load_pairs(write_image_folder(tmp_path_factory.mktemp("gate"), n=2, size=(64, 48)), 2)
+    art = ensure_onnx(model, "fp32", out_dir=session_dir(tmp_path_factory, "onnx-cache"))
+    be = TorchBackend(model.net)
+    ref = evaluate(pairs, lambda lr: upscale_array(model, be, lr), 2, "torch", with_ssim=False).psnr
+    assert gate.onnx_psnr(model, art.path, pairs) == pytest.approx(ref, abs=0.01)
+
+
+def _args(model_path, out, gate_set, calib, **kw):
+    ns = dict(scale=2, model=[str(model_path)], precision="fp32,int8", out=str(out), opset=17, calib=[str(calib)],
+              calib_count=4, gate_set=str(gate_set), force=False, tile_batch=4, tile_size=40, engine=False,
+              rebuild=False)
+    ns.update(kw)
+    return argparse.Namespace(**ns)
+
+
+@pytest.fixture()
+def setup(tmp_path_factory):
+    model = tiny(tmp_path_factory, "srgan_generator")
+    gate_set = write_image_folder(tmp_path_factory.mktemp("gateset"), n=2, size=(48, 40))
+    return model, gate_set, calib_folder(tmp_path_factory)
+
+
+def test_export_refuses_a_failing_artifact_unless_forced(setup, tmp_path, monkeypatch, capsys, tmp_path_factory):
+    from realtime_sr.export_cmd import run_export
+
+    model, gate_set, calib = setup
+    seeded(tmp_path_factory, model, tmp_path)
+    monkeypatch.setitem(gate.TOLERANCE_DB, "int8", -1.0)  # nothing can pass
+    assert run_export(_args(model.path, tmp_path, gate_set, calib)) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "refused" in out
+    assert not list(tmp_path.glob("*.int8.*.onnx")) and list(tmp_path.glob("*.fp32.*.onnx"))
+    assert run_export(_args(model.path, tmp_path, gate_set, calib, force=True)) == 0
+    kept = [p for p in tmp_path.glob("*.int8.*.onnx") if ".tiles" not in p.name]
+    assert len(kept) == 1
+    import json
+
+    side = json.loads(Path(str(kept[0]) + ".json").read_text())
+    assert side["gate"]["passed"] is False and side["gate"]["forced"] is True
+
+
+def test_export_passes_and_writes_static_tiles(setup, tmp_path, capsys, tmp_path_factory):
+    from realtime_sr.export_cmd import run_export
+    from realtime_sr.export.onnx import io_spec
+
+    model, gate_set, calib = setup
+    seeded(tmp_path_factory, model, tmp_path)
+    assert run_export(_args(model.path, tmp_path, gate_set, calib, precision="fp32,fp16")) == 0
+    out = capsys.readouterr().out
+    assert "parity vs torch: max abs err" in out and "fp16: PSNR" in out and "pass" in out
+    static = sorted(tmp_path.glob("*.tiles4x40.onnx"))
+    assert len(static) == 2 and io_spec(static[0])["input"][1] == [4, 1, 40, 40]
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "realtime_sr" / "weights"
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.skipif(not (IMAGES / "Set14").is_dir(), reason=f"Set14 not found under {IMAGES}")
+@pytest.mark.parametrize("name", ["coarse-x2", "fine-x2", "coarse-x4", "fine-x4"])
+def test_shipped_models_pass_the_gate(name, tmp_path_factory):
+    from realtime_sr.evaluate import load_pairs
+    from realtime_sr.export.artifacts import ensure_onnx
+    from realtime_sr.models import load_model, shipped_models
+
+    if name not in shipped_models():
+        pytest.skip(f"{name} is not shipped yet")
+    model = load_model(name)
+    out = session_dir(tmp_path_factory, "shipped-onnx")
+    pairs = load_pairs(IMAGES / "Set14", model.scale)
+    calib = [str(IMAGES / "T91"), str(IMAGES / "BSD200")]
+    base = gate.onnx_psnr(model, ensure_onnx(model, "fp32", out_dir=out).path, pairs)
+    for prec in ("fp16", "int8"):
+        art = ensure_onnx(model, prec, out_dir=out, calib=calib, calib_count=32)
+        res = gate.judge(prec, gate.onnx_psnr(model, art.path, pairs, precision=prec), base)
+        assert res.passed, res.line()
