@@ -15,7 +15,8 @@ from .errors import RealtimeSRError
 
 
 def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "gan")) -> None:
-    p.add_argument("--scale", type=int, choices=(2, 4), default=2, help="upscaling factor (default 2)")
+    p.add_argument("--scale", type=int, choices=(2, 4),
+                   help="upscaling factor (default: the model's own, else 2)")
     p.add_argument("--model", help="shipped model name (e.g. fine-x4) or a .safetensors path; "
                    "default: the shipped model for --mode and --scale")
     p.add_argument("--mode", choices=modes, default="fine",
@@ -52,7 +53,7 @@ def _cmd_train(a) -> int:
             changes[key] = val
     cfg = override(cfg, **changes)
     out = Path(a.out or f"runs/{cfg.name}")
-    train(cfg, out_dir=out, resume=a.resume, weights_out=a.weights_out, progress=not a.no_progress,
+    train(cfg, out_dir=out, resume=a.resume, weights_out=a.weights_out, progress=not a.no_progress, stop_after=a.stop_after,
           log=lambda m: print(m, file=sys.stderr))
     return 0
 
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe setting")
+    p.add_argument("--stop-after", type=int, metavar="N", help="train N steps in this run, checkpoint, stop")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 

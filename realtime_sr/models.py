@@ -16,6 +16,18 @@ from .errors import ModelNotFoundError, UsageError
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 ROLES = ("coarse", "fine", "gan")
 SCALES = (2, 4)
+DEFAULT_SCALE = 2
+
+
+def pick_scale(model: str | None, scale: int | None) -> int:
+    """The scale a command works at: --scale if given, else the model's own, else 2."""
+    if scale is not None:
+        return scale
+    if model is None:
+        return DEFAULT_SCALE
+    from .checkpoints import read_metadata
+
+    return int(read_metadata(resolve(model))["scale"])
 
 
 def shipped_models() -> dict[str, Path]:
@@ -30,6 +42,7 @@ def shipped_models() -> dict[str, Path]:
 def resolve(model: str | None = None, *, scale: int | None = None, mode: str = "fine") -> Path:
     """The weights path for ``--model NAME|PATH`` or, without it, the shipped model for mode and scale."""
     if model is None:
+        scale = DEFAULT_SCALE if scale is None else scale
         if scale not in SCALES:
             raise UsageError(f"--scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
         model = f"{mode}-x{scale}"

@@ -240,8 +240,10 @@ def run_video(job: VideoJob, *, log=None) -> Result:
         if writer is not None:
             writer.abort()
         out_tmp.unlink(missing_ok=True)
-        if work.segments and isinstance(exc, (KeyboardInterrupt, OutputError, OSError)):
-            log(f"notice: {sum(x['frames'] for x in work.segments)} frames are kept in {work.dir}; "
+        if not work.segments:
+            work.remove()
+        elif isinstance(exc, (KeyboardInterrupt, OutputError, OSError)):
+            log(f"notice: {sum(x['frames'] for x in work.segments)} finished frames are kept in {work.dir}; "
                 f"rerun with --resume to continue")
         raise
     finally:
@@ -261,6 +263,10 @@ def run_video(job: VideoJob, *, log=None) -> Result:
         f"({fps:.2f} fps), {res.bytes / 1e6:.1f} MB")
     log(f"pipeline efficiency {res.efficiency:.2f} (model {backend.seconds:.1f} s of {pipeline_s:.1f} s wall; "
         f"decode {times['decode']:.1f} s, encode {times['encode']:.1f} s; model {model.name}, {_bname(backend)})")
+    if not stats.truncated and job.start is None and job.duration is None and info.frames \
+            and total + stats.damaged_packets < info.frames:
+        stats.truncated = f"{total} of the {info.frames} frames its index lists"
+        res.truncated = stats.truncated
     if stats.damaged_packets or stats.truncated:
         log(f"warning: damaged input: {stats.damaged_packets} undecodable packet(s) skipped"
             + (f"; input ended early ({stats.truncated})" if stats.truncated else ""))

@@ -130,7 +130,7 @@ def iter_frames(path: Path, *, start_s: float | None = None, end_s: float | None
                 packet = None  # flush what the decoder holds, then stop
             try:
                 frames = packet.decode() if packet is not None else vs.codec_context.decode(None)
-            except (av.error.InvalidDataError, av.error.ValueError, av.error.EOFError) as exc:
+            except av.error.FFmpegError:
                 if packet is None:
                     break
                 stats.damaged_packets += 1

@@ -112,8 +112,13 @@ def validate_net(net: torch.nn.Module, cfg: TrainConfig, pairs, *, ssim: bool = 
 
 
 def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
-          weights_out: str | Path | None = None, progress: bool = True, log=print) -> Path | None:
-    """Run a training job; returns the weights file written (rank 0) or None."""
+          weights_out: str | Path | None = None, progress: bool = True, log=print,
+          stop_after: int | None = None) -> Path | None:
+    """Run a training job; returns the weights file written (rank 0) or None.
+
+    ``stop_after``: train at most this many steps in this run, checkpoint, and return None
+    (for time-limited jobs; ``resume`` continues exactly where it stopped).
+    """
     from ..evaluate import load_pairs
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -290,8 +295,11 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             log_file.flush()
             run_loss_g = run_loss_d = 0.0
             n_run = 0
-        if main and (done % cfg.ckpt_every == 0 or last):
+        stopping = stop_after is not None and done - start >= stop_after and not last
+        if main and (done % cfg.ckpt_every == 0 or last or stopping):
             save_checkpoint(done)
+        if stopping:
+            break
     bar.close()
     elapsed = time.perf_counter() - t0
     if log_file:
@@ -299,7 +307,9 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    if not main:
+    if not main or step + 1 < cfg.steps:
+        if main and step + 1 < cfg.steps:
+            log(f"stopped at step {step + 1} of {cfg.steps}; continue with --resume")
         return None
 
     # final weights: EMA generator, with metrics measured by the protocol

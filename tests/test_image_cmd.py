@@ -1,0 +1,132 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from realtime_sr.upscale import Upscaler, run_tiled
+
+from helpers import natural_image, tiny_model
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "realtime_sr", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("m") / "tiny.safetensors", arch="srgan_generator", scale=2)
+
+
+def test_upscales_a_real_photo_file_to_file(tmp_path, model):
+    src = tmp_path / "photo.jpg"
+    Image.fromarray(natural_image("chelsea", (120, 80))).save(src, quality=92)
+    before = src.read_bytes()
+    r = cli("image", src, tmp_path / "out.png", "--model", model)
+    assert r.returncode == 0, r.stderr
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (160, 240, 3)
+    assert src.read_bytes() == before  # input untouched
+
+
+@pytest.mark.parametrize("mode,suffix", [("L", ".png"), ("RGBA", ".png"), ("RGB", ".bmp"), ("RGB", ".webp"),
+                                         ("LA", ".png"), ("P", ".png")])
+def test_formats_grayscale_and_alpha(tmp_path, model, mode, suffix):
+    img = Image.fromarray(natural_image("coffee", (40, 30))).convert(mode)
+    if mode == "RGBA":
+        a = np.zeros((30, 40), np.uint8)
+        a[:, 20:] = 255  # half transparent
+        img.putalpha(Image.fromarray(a))
+    src = tmp_path / f"in{suffix}"
+    img.save(src)
+    dst = tmp_path / f"out{suffix}"
+    r = cli("image", src, dst, "--model", model)
+    assert r.returncode == 0, r.stderr
+    out = Image.open(dst)
+    assert out.size == (80, 60)
+    if mode in ("L",):
+        assert out.mode == "L"
+    if mode in ("RGBA", "LA"):
+        arr = np.asarray(out)
+        assert arr.shape[2] in (2, 4)
+        if mode == "RGBA":
+            # alpha is resized conventionally: opaque stays opaque, transparent stays transparent
+            assert arr[:, :30, 3].max() <= 5 and arr[:, 50:, 3].min() >= 250
+
+
+def test_folder_to_folder(tmp_path, model):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, ext in enumerate([".png", ".jpg", ".bmp"]):
+        Image.fromarray(natural_image("astronaut", (32, 24))).save(src / f"a{i}{ext}")
+    (src / "notes.txt").write_text("not an image")
+    r = cli("image", src, tmp_path / "out", "--model", model)
+    assert r.returncode == 0, r.stderr
+    outs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outs == ["a0.png", "a1.jpg", "a2.bmp"]
+    assert Image.open(tmp_path / "out" / "a1.jpg").size == (64, 48)
+
+
+def test_tiles_leave_no_seams(model):
+    up = Upscaler.load(model)
+    img = natural_image("astronaut", (150, 110))
+    whole = up(img, tile=1024)
+    tiled = up(img, tile=40)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_run_tiled_matches_whole_input():
+    calls = []
+
+    def backend(x):
+        calls.append(x.shape)
+        # a 3x3 box filter, then nearest x2: its output depends on a 1-pixel neighbourhood
+        from scipy.ndimage import uniform_filter
+        y = np.stack([[uniform_filter(c, 3, mode="constant") for c in n] for n in x])
+        return y.repeat(2, axis=2).repeat(2, axis=3)
+
+    x = np.random.default_rng(0).random((1, 70, 50), dtype=np.float32)
+    ref = backend(x[None])[0]
+    out = run_tiled(backend, x, 2, tile=16, context=2)
+    assert len(calls) > 4 and np.allclose(out, ref, atol=1e-6)
+
+
+def test_python_api_takes_arrays_and_pil(model):
+    up = Upscaler.load(model)
+    arr = natural_image("coffee", (30, 20))
+    assert up(arr).shape == (40, 60, 3)
+    assert up(arr[..., 0]).shape == (40, 60)
+    pil = up(Image.fromarray(arr))
+    assert isinstance(pil, Image.Image) and pil.size == (60, 40)
+    sixteen = (arr.astype(np.uint16) * 257)
+    out16 = up(sixteen)
+    assert out16.dtype == np.uint16 and out16.shape == (40, 60, 3)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "exists", "same", "badsuffix"])
+def test_bad_input_one_line_error_nonzero_exit(tmp_path, model, case):
+    src = tmp_path / "in.png"
+    Image.fromarray(natural_image("coffee", (20, 20))).save(src)
+    dst = tmp_path / "out.png"
+    if case == "missing":
+        src = tmp_path / "nope.png"
+    elif case == "empty":
+        src.write_bytes(b"")
+    elif case == "text":
+        src.write_text("hello, I am not an image")
+    elif case == "exists":
+        dst.write_bytes(b"keep me")
+    elif case == "same":
+        dst = src
+    elif case == "badsuffix":
+        dst = tmp_path / "out.xyz"
+    r = cli("image", src, dst, "--model", model)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+    assert r.stderr.startswith("realtime-sr: error:")
+    if case == "exists":
+        assert dst.read_bytes() == b"keep me"
+    if case not in ("same", "exists"):
+        assert not dst.exists()
+    assert not list(tmp_path.glob("*.part"))

@@ -1,0 +1,165 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from realtime_sr.checkpoints import load_weights, read_metadata
+from realtime_sr.train.config import load_recipe, override
+from realtime_sr.train.data import PatchDataset, find_training_images, find_validation_dir
+from realtime_sr.train.loop import lr_factor, train
+
+from helpers import write_image_folder
+
+RECIPE = """
+stage = "{stage}"
+arch = "srgan_generator"
+scale = 2
+colour = "y"
+[hparams]
+scale = 2
+in_channels = 1
+num_features = 8
+num_blocks = 1
+[d_hparams]
+base_features = 8
+num_blocks = 4
+max_features = 16
+dense_features = 16
+[data]
+train_dirs = ["{data}"]
+val_dir = "{val}"
+lr_patch = 12
+batch = 2
+workers = 0
+[optim]
+steps = 6
+lr = 1e-3
+warmup_steps = 2
+ema_decay = 0.9
+[run]
+val_every = 3
+ckpt_every = 100
+threads = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return write_image_folder(root / "train", n=3, size=(64, 48)), write_image_folder(root / "val", n=1, size=(40, 32))
+
+
+def recipe(tmp_path, data, stage="fine"):
+    p = tmp_path / f"tiny_{stage}.toml"
+    p.write_text(RECIPE.format(stage=stage, data=data[0], val=data[1]))
+    return p
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "realtime_sr", *map(str, args)], capture_output=True, text=True,
+                          env=env)
+
+
+def tensors(path):
+    return load_weights(path)[0]
+
+
+@pytest.mark.parametrize("stage", ["fine", "gan"])
+def test_resume_continues_exactly(tmp_path, data, stage):
+    r = recipe(tmp_path, data, stage)
+    a = run_cli("train", "--recipe", r, "--out", tmp_path / "a", "--no-progress")
+    assert a.returncode == 0, a.stderr
+    b1 = run_cli("train", "--recipe", r, "--out", tmp_path / "b", "--no-progress", "--stop-after", "4")
+    assert b1.returncode == 0, b1.stderr
+    assert "stopped at step 4" in b1.stderr and not (tmp_path / "b" / f"{r.stem}.safetensors").exists()
+    b2 = run_cli("train", "--recipe", r, "--out", tmp_path / "b", "--no-progress", "--resume")
+    assert b2.returncode == 0, b2.stderr
+    assert "resumed" in b2.stderr
+    ta, tb = tensors(tmp_path / "a" / f"{r.stem}.safetensors"), tensors(tmp_path / "b" / f"{r.stem}.safetensors")
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+    ca = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    cb = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert ca["step"] == cb["step"] == 6
+    assert ca["sched_g"] == cb["sched_g"]
+    for k in ca["g"]:
+        assert torch.equal(ca["g"][k], cb["g"][k])
+    log = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,") and any(line.split(",")[5] for line in log[1:])  # validation PSNR
+
+
+def test_metadata_records_the_recipe_and_metrics(tmp_path, data):
+    r = recipe(tmp_path, data)
+    cfg = override(load_recipe(str(r)), eval_dirs=(str(data[1]),))
+    path = train(cfg, out_dir=tmp_path / "run", progress=False, log=lambda m: None)
+    meta = read_metadata(path)
+    assert meta["arch"] == "srgan_generator" and meta["scale"] == 2 and meta["colour"] == "y"
+    assert meta["training"]["steps"] == 6 and meta["training"]["time_s"] > 0
+    assert "hardware" in meta["training"] and meta["recipe"].strip().startswith('stage = "fine"')
+    assert meta["metrics"]["val"]["psnr"] > 10
+
+
+def test_schedule_warms_up_then_decays(tmp_path, data):
+    cfg = override(load_recipe(str(recipe(tmp_path, data))), steps=100, warmup_steps=10)
+    f = [lr_factor(cfg, s) for s in range(100)]
+    assert f[0] < f[5] < f[9] == 1.0
+    assert f[50] < 1.0 and f[99] < f[50]
+    step_cfg = override(cfg, schedule="step", milestones=(40, 80), gamma=0.5)
+    assert lr_factor(step_cfg, 39) == 1.0 and lr_factor(step_cfg, 40) == 0.5 and lr_factor(step_cfg, 85) == 0.25
+
+
+def test_patches_are_a_function_of_the_index(data):
+    files = find_training_images([data[0]])
+    ds = PatchDataset(files, scale=2, lr_patch=10, seed=1)
+    lr1, hr1 = ds[7]
+    lr2, hr2 = PatchDataset(files, scale=2, lr_patch=10, seed=1)[7]
+    assert torch.equal(lr1, lr2) and torch.equal(hr1, hr2)
+    assert lr1.shape == (1, 10, 10) and hr1.shape == (1, 20, 20)
+    assert not torch.equal(ds[8][0], lr1)
+    rgb = PatchDataset(files, scale=4, lr_patch=6, colour="rgb")[0]
+    assert rgb[0].shape == (3, 6, 6) and rgb[1].shape == (3, 24, 24)
+
+
+def test_div2k_layout_is_recognised(tmp_path, data):
+    root = tmp_path / "DIV2K"
+    shutil.copytree(data[0], root / "DIV2K_train_HR")
+    shutil.copytree(data[1], root / "DIV2K_valid_HR")
+    files = find_training_images([root, data[1]])
+    assert sum("DIV2K_train_HR" in str(f) for f in files) == 3
+    assert not any("DIV2K_valid_HR" in str(f) for f in files)
+    assert find_validation_dir([root]) == root / "DIV2K_valid_HR"
+
+
+def test_bad_recipe_and_data_are_one_line_errors(tmp_path, data):
+    r = run_cli("train", "--recipe", "nonexistent_recipe")
+    assert r.returncode != 0 and "unknown recipe" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "--recipe", recipe(tmp_path, data), "--data", tmp_path / "missing", "--out", tmp_path / "o")
+    assert r.returncode != 0 and "not found" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "--recipe", recipe(tmp_path, data), "--set", "bogus=1")
+    assert r.returncode != 0 and "unknown training settings: bogus" in r.stderr
+
+
+def test_torchrun_trains_with_ddp_on_two_cpu_processes(tmp_path, data):
+    r = recipe(tmp_path, data)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "realtime_sr", "train", "--recipe", str(r), "--out", str(tmp_path / "ddp"),
+                        "--no-progress", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    meta = read_metadata(tmp_path / "ddp" / f"{r.stem}.safetensors")
+    assert meta["training"]["world_size"] == 2 and meta["training"]["batch"] == 4
+
+
+def test_recipes_for_every_shipped_model_parse():
+    from realtime_sr.train.config import RECIPES_DIR
+
+    names = sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+    assert {"coarse_x2", "coarse_x4", "fine_x2", "fine_x4", "gan_x4"} <= set(names)
+    for n in names:
+        cfg = load_recipe(n)
+        assert not any("Set5" in d or "Set14" in d for d in cfg.train_dirs)  # never train on the test sets
