@@ -14,7 +14,7 @@ from realtime_sr.export.onnx import fix_shape, io_spec, op_types, parity  # noqa
 from realtime_sr.export.quantize import FP16_LIMIT, calibration_frames, check_not_test_set, to_fp16  # noqa: E402
 from realtime_sr.runtime.ort_backend import OrtBackend  # noqa: E402
 
-from test_export_helpers import calib_folder, session_dir, tiny  # noqa: E402
+from test_export_helpers import calib_folder, seeded, session_dir, tiny  # noqa: E402
 
 ARCHS = ["coarse", "srgan_generator"]
 
@@ -164,7 +164,22 @@ def test_calibration_frames_are_lr_luma(tmp_path_factory):
 
 
 def test_missing_calibration_names_the_fix(tmp_path_factory, monkeypatch, tmp_path):
+    from realtime_sr.export import artifacts
+
     monkeypatch.delenv("REALTIME_SR_CALIB", raising=False)
+    monkeypatch.setattr(artifacts, "SAMPLE", tmp_path / "no-sample.png")
     model = tiny(tmp_path_factory, "coarse")
+    seeded(tmp_path_factory, model, tmp_path)
     with pytest.raises(UsageError, match="--calib"):
         ensure_onnx(model, "int8", out_dir=tmp_path)
+
+
+def test_packaged_sample_is_the_last_resort(tmp_path_factory, monkeypatch):
+    from realtime_sr.export import artifacts
+
+    if not artifacts.SAMPLE.is_file():
+        pytest.skip(f"{artifacts.SAMPLE} is not in this checkout")
+    monkeypatch.delenv("REALTIME_SR_CALIB", raising=False)
+    model = tiny(tmp_path_factory, "coarse")
+    frames, source = artifacts.calibration_for(model, None, count=3, size=32)
+    assert "sample" in source and len(frames) == 3 and frames[0].shape == (1, 1, 32, 32)

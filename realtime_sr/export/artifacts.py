@@ -7,7 +7,9 @@ what the precision conversion did, the calibration source, and the gate result w
 Calibration frames for fp16 (overflow scan) and int8 (ranges) come from, in order:
 an explicit ``calib`` (folders, or RGB frames already in hand such as a video's first frames),
 ``$REALTIME_SR_CALIB`` (folders separated by ``os.pathsep``), then the training folders named in
-the weights' metadata where they exist. Without any, the error names the fix.
+the weights' metadata where they exist, and last the packaged sample image
+(``realtime_sr/assets/sample.png``, public domain; one image, so int8 made from it is a
+fallback and a log line says so). Without any, the error names the fix.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from . import cache
 from .onnx import OPSET
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = PACKAGE_ROOT / "realtime_sr" / "assets" / "sample.png"
 
 
 @dataclass
@@ -88,6 +91,14 @@ def calibration_for(model, calib=None, *, count: int = 32, size: int = 96) -> tu
     if _is_frames(calib):
         return frames_from_images(calib, size=size, count=count), f"{len(calib)} frames supplied by the caller"
     dirs = calibration_dirs(model, calib)
+    if not dirs and SAMPLE.is_file():
+        from ..imageops import read_image, resize_bicubic
+
+        img = read_image(SAMPLE)[..., :3]
+        s = model.scale  # the sample is an HR image: calibrate on its LR version, like training
+        lr = resize_bicubic(img, (img.shape[1] // s, img.shape[0] // s))
+        return (frames_from_images([lr], size=min(size, *lr.shape[:2]), count=count),
+                f"the packaged sample image {SAMPLE.name} only (no training images found; --calib DIR is better)")
     if not dirs:
         raise UsageError(
             "fp16/int8 export needs calibration images (natural photos, not a test set) and none were found: "

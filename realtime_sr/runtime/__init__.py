@@ -101,6 +101,9 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
         from .ort_backend import OrtBackend
 
         art = ensure_onnx(model, precision, calib=calib, log=say)
+        if precision != "fp32" and "gate" not in art.info:
+            say(f"note: this {precision} ONNX was made on the fly and has not been quality-gated; "
+                f"`realtime-sr export --precision {precision}` measures it on Set14")
         return OrtBackend(art.path, precision=precision)
     # tensorrt
     if device == "cpu":
