@@ -31,7 +31,8 @@ def add_parser(sub, add_model_flags) -> None:
     g.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio streams")
     g.add_argument("--no-subtitles", dest="subtitles", action="store_false", help="drop the subtitle streams")
     g = p.add_argument_group("run")
-    g.add_argument("--tile", type=int, default=512, help="tile size in LR pixels (bounded memory; default 512)")
+    g.add_argument("--tile", type=int, default=1024,
+                   help="tile size in LR pixels (bounded memory; default 1024: whole frames up to ~1024 px)")
     g.add_argument("-y", "--overwrite", action="store_true", help="replace an existing OUT")
     g.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from its last finished segment")

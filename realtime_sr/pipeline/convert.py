@@ -113,6 +113,11 @@ def write_frame(planes: list[np.ndarray], fmt: str, width: int, height: int):
     return frame
 
 
+def left_sited(fmt: str) -> bool:
+    """Whether ``fmt``'s chroma is horizontally subsampled (then sited left, as MPEG video declares by default)."""
+    return _LAYOUTS[fmt][0] == 2
+
+
 def plane_size(fmt: str, width: int, height: int, plane: int) -> tuple[int, int]:
     """(height, width) of a plane of ``fmt`` for a width x height frame."""
     sx, sy, _ = _LAYOUTS[fmt]
@@ -121,15 +126,24 @@ def plane_size(fmt: str, width: int, height: int, plane: int) -> tuple[int, int]
     return -(-height // sy), -(-width // sx)
 
 
-def resize_plane(a: np.ndarray, scale: int, size: tuple[int, int]) -> np.ndarray:
-    """Bicubic upscale of one chroma plane by exactly ``scale``, cropped to ``size`` (h, w)."""
+def resize_plane(a: np.ndarray, scale: int, size: tuple[int, int], *, left_sited: bool = False) -> np.ndarray:
+    """Bicubic upscale of one chroma plane by exactly ``scale``, cropped to ``size`` (h, w).
+
+    ``left_sited``: horizontally subsampled chroma sited on the left luma sample (the MPEG-2/H.264/HEVC
+    default). The luma network is centre-aligned (HR pixel k <-> LR (k + 0.5) / s), so the chroma
+    grid is shifted by (1 - 1/s) / 4 chroma samples to keep every chroma sample on its luma sample.
+    """
     from PIL import Image
 
     h, w = a.shape
+    x0 = (1.0 - 1.0 / scale) / 4.0 if left_sited else 0.0
+    box = (x0, 0.0, w + x0, h)
+    if x0:  # PIL wants the box inside the image: repeat the last column once
+        a = np.concatenate([a, a[:, -1:]], axis=1)
     if a.dtype == np.uint8:
-        out = np.asarray(Image.fromarray(a).resize((w * scale, h * scale), Image.BICUBIC))
+        out = np.asarray(Image.fromarray(a).resize((w * scale, h * scale), Image.BICUBIC, box=box))
     else:
-        f = Image.fromarray(a.astype(np.float32), mode="F").resize((w * scale, h * scale), Image.BICUBIC)
+        f = Image.fromarray(a.astype(np.float32), mode="F").resize((w * scale, h * scale), Image.BICUBIC, box=box)
         peak = 65535
         out = np.clip(np.rint(np.asarray(f)), 0, peak).astype(a.dtype)
     return out[: size[0], : size[1]]

@@ -41,7 +41,7 @@ class VideoJob:
     device: str = "cpu"
     precision: str = "fp32"
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
-    tile: int = 512
+    tile: int = 1024
     start: float | None = None
     duration: float | None = None
     audio: bool = True

@@ -107,7 +107,8 @@ def finish(work: Work, spec: FrameSpec):
     if work.net_out.ndim == 2:
         planes = [convert.luma_out(work.net_out, depth, spec.tags.full)]
         for i, p in enumerate(work.planes[1:], start=1):
-            planes.append(convert.resize_plane(p, s, convert.plane_size(fmt, ow, oh, i)))
+            planes.append(convert.resize_plane(p, s, convert.plane_size(fmt, ow, oh, i),
+                                               left_sited=convert.left_sited(fmt)))
     else:
         y, cb, cr = convert.rgb_to_yuv(np.clip(work.net_out, 0, 1), depth, spec.tags)
         peak = (1 << depth) - 1
