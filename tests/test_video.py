@@ -206,3 +206,29 @@ def test_help_does_not_import_torch_or_av():
             "print('torch' in sys.modules, 'av' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False False"
+
+
+def test_subtitles_copied_or_dropped_with_notice(tmp_path, model, capsys):
+    import av
+
+    src = make_clip(tmp_path / "v.mkv", frames=10)
+    with av.open(str(tmp_path / "sub.mkv"), "w") as o, av.open(str(src)) as i:  # add an SRT track
+        vs = o.add_stream_from_template(i.streams.video[0])
+        ss = o.add_mux_stream("subrip")
+        ss.time_base = Fraction(1, 1000)
+        for p in i.demux(i.streams.video[0]):
+            if p.size:
+                p.stream = vs
+                o.mux(p)
+        for t, text in ((0, b"Hello"), (200, b"World")):
+            pk = av.Packet(text)
+            pk.pts = pk.dts = t
+            pk.duration, pk.time_base, pk.stream = 150, Fraction(1, 1000), ss
+            o.mux(pk)
+    upscale(tmp_path / "sub.mkv", tmp_path / "out.mkv", model)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        got = [(p.pts, bytes(p)) for p in c.demux(c.streams.subtitles[0]) if p.size]
+    assert got == [(0, b"Hello"), (200, b"World")]
+    capsys.readouterr()
+    assert upscale(tmp_path / "sub.mkv", tmp_path / "out.mp4", model)["subtitles"] == 0
+    assert "dropping subtitle stream" in capsys.readouterr().err
