@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from video_helpers import make_model, need_video, run_cli, video_facts
 
 pytestmark = pytest.mark.data
@@ -67,7 +66,7 @@ def test_bigbuckbunny_surround_part(tmp_path, model):
 
 
 def test_slow_traffic_ntsc_rate_from_the_middle(tmp_path, model):
-    a, b = run(need_video("slow_traffic_small.mp4"), tmp_path / "out.mp4", model, "--start", "10", "--duration", "0.5")
+    _, b = run(need_video("slow_traffic_small.mp4"), tmp_path / "out.mp4", model, "--start", "10", "--duration", "0.5")
     assert len(b["times"]) == 15 and b["times"][0] == 0.0
     assert b["times"] == pytest.approx([i * 1001 / 30000 for i in range(15)], abs=1e-9)
     assert b["audio"][0]["duration"] == pytest.approx(0.5, abs=1024 / 44100 * 2)

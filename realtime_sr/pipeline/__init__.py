@@ -5,7 +5,7 @@ Importing this package is cheap; ``run_video`` and ``make_sample_video`` load Py
 
 from __future__ import annotations
 
-__all__ = ["VideoJob", "run_video", "make_sample_video", "probe"]
+__all__ = ["VideoJob", "make_sample_video", "probe", "run_video"]
 
 
 def __getattr__(name: str):

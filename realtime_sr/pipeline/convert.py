@@ -61,7 +61,7 @@ def working_format(pix_fmt: str) -> str:
 
     try:
         bits = max(c.bits for c in av.VideoFormat(pix_fmt).components)
-    except Exception:
+    except (ValueError, KeyError):  # a format PyAV does not describe: treat as 8-bit
         bits = 8
     return "yuv420p10le" if bits > 8 else "yuv420p"
 

@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 from ..errors import OutputError, UsageError
@@ -119,12 +118,13 @@ def run_video(job: VideoJob, *, log=None) -> Result:
                             colour=model.colour, tile=job.tile, context=model.context)
     tb = first.time_base or info.time_base
     rate = info.average_rate
-    t0 = int(first.pts) if job.start is not None else 0
-    default_dur = int(round(1 / (rate * tb))) if rate else 0
+    t0 = first.pts if job.start is not None else 0
+    default_dur = round(1 / (rate * tb)) if rate else 0
     del first
 
     ow, oh = spec.out_size
-    video_kwargs = dict(width=ow, height=oh, pix_fmt=out_fmt, time_base=tb, rate=rate, tags=tags, rotation=rotation)
+    video_kwargs = {"width": ow, "height": oh, "pix_fmt": out_fmt, "time_base": tb, "rate": rate, "tags": tags,
+                    "rotation": rotation}
     plans = mux.plan_streams(info, Path(job.output), video_kwargs, job.encoder, audio=job.audio,
                              subtitles=job.subtitles, log=log)
 
@@ -177,7 +177,7 @@ def run_video(job: VideoJob, *, log=None) -> Result:
                 times["decode"] += time.perf_counter() - t
                 if not put(q_in, w):
                     break
-        except BaseException as exc:  # handed to the main thread, which raises it
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
             errors.append(exc)
         finally:
             put(q_in, _END)
@@ -190,7 +190,7 @@ def run_video(job: VideoJob, *, log=None) -> Result:
                     break
                 if not put(q_out, stages.infer(w, spec, backend)):
                     break
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)
         finally:
             put(q_out, _END)

@@ -47,9 +47,9 @@ def available_codecs() -> list[str]:
     for name in CODEC_CHOICES:
         try:
             av.codec.Codec(name, "w")
-            out.append(name)
-        except Exception:
-            pass
+        except av.codec.codec.UnknownCodecError:
+            continue
+        out.append(name)
     return out
 
 
@@ -59,7 +59,7 @@ def check_encoder(spec: EncoderSpec):
 
     try:
         codec = av.codec.Codec(spec.codec, "w")
-    except Exception:
+    except av.codec.codec.UnknownCodecError:
         raise UsageError(f"--codec {spec.codec}: not available in this FFmpeg build; "
                          f"available: {', '.join(available_codecs())}") from None
     if codec.type != "video":
@@ -217,6 +217,6 @@ class SegmentWriter:
     def abort(self) -> None:
         try:
             self.container.close()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - already failing; the file is deleted next
             pass
         self.path.unlink(missing_ok=True)
