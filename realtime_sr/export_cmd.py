@@ -138,7 +138,7 @@ def run_export(a) -> int:
 
                 TrtBackend.for_model(model, precision=prec,
                                      tile_batch=(a.tile_batch, a.tile_size) if _role(model) == "fine" else None,
-                                     log=log)
+                                     out_dir=out, log=log)
     return 1 if refused else 0
 
 

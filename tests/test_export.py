@@ -61,6 +61,14 @@ def test_parity_with_torch_across_shapes(exported):
     assert err < 1e-5
 
 
+def test_x4_fine_has_two_depth_to_space_stages(tmp_path_factory):
+    model = tiny(tmp_path_factory, "srgan_generator", scale=4)
+    art = ensure_onnx(model, "fp32", out_dir=session_dir(tmp_path_factory, "onnx-cache"))
+    assert op_types(art.path).count("DepthToSpace") == 2
+    assert art.info["parity_max_abs"] < 1e-5
+    assert io_spec(art.path)["output"][1] == ["n", 1, "4*h", "4*w"]
+
+
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_static_tile_batch_copy(exported, tmp_path, precision):
     model, arts = exported

@@ -323,3 +323,15 @@ def test_trt_fine_static_tiles_two_streams(tmp_path_factory, monkeypatch):
     torch.cuda.current_stream().wait_stream(s2)
     assert len(be._contexts) == 2  # one execution context per stream
     np.testing.assert_allclose(torch.cat([y1, y2]).cpu().numpy(), ref, atol=2e-3)
+
+
+def test_command_modules_import_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys, realtime_sr.export_cmd, realtime_sr.bench_cmd, realtime_sr.export, realtime_sr.export.cache;"
+            "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+    helps = subprocess.run([sys.executable, "-m", "realtime_sr", "export", "--help"], capture_output=True, text=True)
+    assert helps.returncode == 0 and "--precision" in helps.stdout and "--force" in helps.stdout

@@ -72,7 +72,7 @@ class TrtBackend:
 
     @classmethod
     def for_model(cls, model, *, precision: str = "fp32", calib=None, tile_batch: tuple[int, int] | None = None,
-                  options=None, log: Callable[[str], None] = print) -> "TrtBackend":
+                  options=None, out_dir=None, log: Callable[[str], None] = print) -> "TrtBackend":
         """Export (or find) the ONNX at ``precision``, then load or build its engine."""
         from ..export import trt as trt_build
         from ..export.artifacts import ensure_onnx
@@ -80,7 +80,7 @@ class TrtBackend:
 
         trt = trt_build.import_tensorrt()
         role = model_role(model)
-        art = ensure_onnx(model, precision, calib=calib, log=log)
+        art = ensure_onnx(model, precision, calib=calib, out_dir=out_dir, log=log)
         onnx_path, c = art.path, model.in_channels
         if tile_batch is not None and role == "fine":
             k, t = tile_batch
@@ -93,7 +93,8 @@ class TrtBackend:
         else:
             shapes = {INPUT: frame_profile(c)}
         engine, ef = trt_build.load_or_build(onnx_path, stem=f"{model.name}", precision=precision, shapes=shapes,
-                                             options=options or trt_build.BuildOptions(), log=log, trt=trt)
+                                             options=options or trt_build.BuildOptions(), cache_root=out_dir,
+                                             log=log, trt=trt)
         log(f"tensorrt engine: {ef.path.name} ({'built' if ef.built else 'cached'})")
         static_shape = shapes[INPUT][0] if shapes[INPUT][0] == shapes[INPUT][2] else None
         be = cls(engine, scale=model.scale, precision=precision, static_shape=static_shape, trt=trt)
