@@ -9,6 +9,7 @@ first packets of every kept stream, so a run cannot fail at its final mux after 
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import os
@@ -141,11 +142,16 @@ def plan_streams(info, out_path: Path, video_kwargs: dict, spec: EncoderSpec, *,
     wanted = [(i, t, c) for i, t, c in info.aux_streams if (t == "audio" and audio) or (t == "subtitle" and subtitles)]
     try:
         _trial(trial, fmt, video_kwargs, spec, info.path, [])
-    except OSError as exc:
-        raise_write_error(exc, out_path)
-    except (av.error.FFmpegError, ValueError) as exc:
-        raise OutputError(f"{out_path.name}: cannot write {spec.codec} video into a {fmt} file "
-                          f"({str(exc).splitlines()[0]}); try .mkv or another --codec") from None
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "avcodec_open2" in first:  # the encoder itself refused the settings (or has no device)
+            hint = "needs an NVIDIA GPU and driver" if "nvenc" in spec.codec else "check --preset, --crf, --pix-fmt"
+            raise OutputError(f"cannot open the {spec.codec} encoder with these settings ({hint}): "
+                              f"{first.split(': ')[0]}") from None
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise_write_error(exc, out_path)
+        raise OutputError(f"{out_path.name}: cannot write {spec.codec} video into a {fmt} file ({first}); "
+                          f"try .mkv or another --codec") from None
     plans = [AuxPlan(i, t, c, "copy") for i, t, c in wanted]
     if not plans:
         return []
