@@ -189,6 +189,13 @@ def test_ctrl_c_leaves_nothing_then_resume_equals_uninterrupted(tmp_path, clip, 
     a, b = video_facts(tmp_path / "ref.mp4"), video_facts(tmp_path / "out.mp4")
     assert b["times"] == a["times"] and b["duration"] == a["duration"] and b["audio"] == a["audio"]
     assert not (tmp_path / ".out.mp4.rsr-work").exists()
+    import av
+
+    def frames(p):
+        with av.open(str(p)) as c:
+            return [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
+
+    assert all(np.array_equal(x, y) for x, y in zip(frames(tmp_path / "ref.mp4"), frames(tmp_path / "out.mp4")))
 
 
 def test_resume_refuses_changed_options(tmp_path, clip, model, capsys, monkeypatch):
