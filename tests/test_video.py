@@ -230,3 +230,11 @@ def test_subtitles_copied_or_dropped_with_notice(tmp_path, model, capsys):
     capsys.readouterr()
     assert upscale(tmp_path / "sub.mkv", tmp_path / "out.mp4", model)["subtitles"] == 0
     assert "dropping subtitle stream" in capsys.readouterr().err
+
+
+def test_ten_bit_into_an_8_bit_codec_says_so(tmp_path, model, capsys):
+    src = make_clip(tmp_path / "10.mp4", frames=3, pix_fmt="yuv420p10le")
+    capsys.readouterr()
+    b = upscale(src, tmp_path / "out.mp4", model, "--codec", "mpeg4")
+    assert b["pix_fmt"] == "yuv420p" and len(b["times"]) == 3
+    assert "notice: mpeg4 cannot write yuv420p10le; writing yuv420p (loses bit depth)" in capsys.readouterr().err
