@@ -99,8 +99,6 @@ def run_video(job: VideoJob, *, log=None) -> Result:
     info = probe(job.input)
     sink.check_encoder(job.encoder)
     model = load_model(job.model, scale=job.scale, mode=job.mode)
-    backend = stages.TimedBackend(make_backend(model, backend=job.backend, device=job.device,
-                                               precision=job.precision))
     s = model.scale
     end_s = job.start + job.duration if job.duration is not None and job.start is not None else \
         (info.start_s + job.duration if job.duration is not None else None)
@@ -128,6 +126,9 @@ def run_video(job: VideoJob, *, log=None) -> Result:
     plans = mux.plan_streams(info, Path(job.output), video_kwargs, job.encoder, audio=job.audio,
                              subtitles=job.subtitles, log=log)
 
+    # the backend last: building one may export or compile a network, so every cheap check comes first
+    backend = stages.TimedBackend(make_backend(model, backend=job.backend, device=job.device,
+                                               precision=job.precision))
     seg_frames = max(1, round(job.segment_seconds * float(rate))) if rate else 250
     work = WorkDir(Path(job.output))
     key = dict(input_key(info.path), model=str(model.path), model_bytes=model.path.stat().st_size, scale=s,
