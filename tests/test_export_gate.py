@@ -62,7 +62,7 @@ def test_export_refuses_a_failing_artifact_unless_forced(setup, tmp_path, monkey
     monkeypatch.setitem(gate.TOLERANCE_DB, "int8", -1.0)  # nothing can pass
     assert run_export(_args(model.path, tmp_path, gate_set, calib)) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "refused" in out
+    assert "FAIL" in out and "retrying with the first and last layers kept in fp32" in out and "refused" in out
     assert not list(tmp_path.glob("*.int8.*.onnx")) and list(tmp_path.glob("*.fp32.*.onnx"))
     assert run_export(_args(model.path, tmp_path, gate_set, calib, force=True)) == 0
     kept = [p for p in tmp_path.glob("*.int8.*.onnx") if ".tiles" not in p.name]
@@ -70,7 +70,8 @@ def test_export_refuses_a_failing_artifact_unless_forced(setup, tmp_path, monkey
     import json
 
     side = json.loads(Path(str(kept[0]) + ".json").read_text())
-    assert side["gate"]["passed"] is False and side["gate"]["forced"] is True
+    assert side["gate"]["passed"] is False and side["gate"]["forced"] is True and side["conservative"] is True
+    assert len(side["float_convs"]) == 2  # first and last Conv kept in float
 
 
 def test_export_passes_and_writes_static_tiles(setup, tmp_path, capsys, tmp_path_factory):

@@ -108,7 +108,7 @@ def calibration_for(model, calib=None, *, count: int = 32, size: int = 96) -> tu
 
 
 def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = None, opset: int = OPSET,
-                calib=None, calib_count: int = 32, rebuild: bool = False,
+                calib=None, calib_count: int = 32, rebuild: bool = False, conservative: bool = False,
                 log: Callable[[str], None] = lambda m: None) -> Artifact:
     """The ONNX file for ``model`` at ``precision``: from the cache if its sidecar matches, else made now."""
     from .quantize import PRECISIONS, convert
@@ -138,9 +138,10 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
     else:
         fp32 = ensure_onnx(model, "fp32", out_dir=out_dir, opset=opset, log=log)
         frames, source = calibration_for(model, calib, count=calib_count)
-        log(f"converting {model.name} to {precision} ({len(frames)} calibration frames from {source}) ...")
+        log(f"converting {model.name} to {precision}{' (conservative: first/last layers in fp32)' if conservative else ''}"
+            f" ({len(frames)} calibration frames from {source}) ...")
         tmp = path.with_name(f".{path.name}.tmp")
-        info = convert(fp32.path, tmp, precision, frames)
+        info = convert(fp32.path, tmp, precision, frames, conservative=conservative)
         err = _vs_torch(model, tmp, frames[:4])
         tmp.replace(path)
         art = Artifact(path, precision, {**base, **info, "calibration_source": source,

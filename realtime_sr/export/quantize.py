@@ -213,10 +213,33 @@ def _quantize(src: str, dst: str, reader, exclude, method) -> None:
     )
 
 
-def convert(src: str | Path, dst: str | Path, precision: str, frames: Sequence[np.ndarray] | None) -> dict:
-    """fp32 -> ``precision`` (fp16 or int8); both need calibration frames (fp16 for its overflow scan)."""
+def edge_nodes(src: str | Path) -> list[str]:
+    """The first and last Conv and the node producing the output: what a conservative conversion keeps in float."""
+    import onnx
+
+    g = onnx.load(str(src)).graph
+    convs = [n.name for n in g.node if n.op_type == "Conv"]
+    out = [n.name for n in g.node if g.output[0].name in n.output]
+    return sorted(set(convs[:1] + convs[-1:] + out))
+
+
+def convert(src: str | Path, dst: str | Path, precision: str, frames: Sequence[np.ndarray] | None, *,
+            conservative: bool = False) -> dict:
+    """fp32 -> ``precision`` (fp16 or int8); both need calibration frames (fp16 for its overflow scan).
+
+    ``conservative``: also keep the first and last Conv (and the output node) in float32, the
+    usual remedy when a gate fails; the export command retries with it before refusing.
+    """
     if precision not in ("fp16", "int8"):
         raise UsageError(f"can convert to fp16 or int8, not {precision!r}")
     if not frames:
         raise UsageError(f"{precision} export needs calibration frames")
-    return to_fp16(src, dst, frames) if precision == "fp16" else to_int8(src, dst, frames)
+    keep = edge_nodes(src) if conservative else []
+    if precision == "fp16":
+        info = to_fp16(src, dst, frames, keep_fp32=keep)
+    else:
+        import onnx
+
+        convs = {n.name for n in onnx.load(str(src)).graph.node if n.op_type == "Conv"}
+        info = to_int8(src, dst, frames, exclude=[k for k in keep if k in convs] if conservative else None)
+    return {**info, "conservative": conservative}
