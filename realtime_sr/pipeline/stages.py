@@ -66,6 +66,11 @@ class TimedBackend:
 
 
 def prepare(frame, spec: FrameSpec) -> Work:
+    if (frame.width, frame.height) != (spec.width, spec.height):
+        from ..errors import InputError
+
+        raise InputError(f"the video changes size mid-stream ({spec.width}x{spec.height} -> "
+                         f"{frame.width}x{frame.height} at {float(frame.pts * frame.time_base):.2f} s); not supported")
     planes = convert.read_planes(frame, spec.fmt)
     dur = int(frame.duration or 0)
     w = Work(pts=int(frame.pts), duration=dur, planes=planes)
