@@ -116,7 +116,9 @@ def run_export(a) -> int:
                         ok = passed = False
                         art.info["gate"] = {"measured": False, "forced": a.force}
                         break
-                    res = judge(prec, onnx_psnr(model, art.path, pairs, precision=prec), fp32_psnr())
+                    psnr = onnx_psnr(model, art.path, pairs, precision=prec, fp32_path=fp32.path,
+                                     keep_fp32=art.info.get("kept_fp32", ()))
+                    res = judge(prec, psnr, fp32_psnr())
                     msg = f"{model.name} {res.line()} on {gate_dir.name}"
                     passed = res.passed
                     art.info["gate"] = {"set": str(gate_dir), "psnr": round(res.psnr, 4),

@@ -94,6 +94,21 @@ def test_fp16_graph(exported):
     assert 0 < np.abs(out - ref).max() < 5e-3  # fp16 rounding, no more
 
 
+def test_fp16_emulation_rounds_between_layers(exported):
+    """onnxruntime-CPU runs an fp16 file in fp32; the gate's emulation really rounds every tensor to fp16."""
+    from realtime_sr.export.quantize import fp16_emulation
+
+    model, arts = exported
+    emu = fp16_emulation(arts["fp32"].path)
+    assert sum(n.op_type == "Cast" for n in emu.graph.node) >= 2 * sum(n.op_type == "Conv" for n in emu.graph.node)
+    x = np.random.default_rng(3).random((1, 1, 24, 20), dtype=np.float32)
+    ref = OrtBackend(arts["fp32"].path)(x)
+    out = OrtBackend(emu, optimize=False)(x)
+    assert 0 < np.abs(out - ref).max() < 5e-3
+    # the fp16-rounded graph sits within fp16's relative precision of the fp32 output
+    assert np.abs(out - ref).max() <= 4 * 2.0 ** -11 * max(1.0, float(np.abs(ref).max()))
+
+
 def test_fp16_keeps_measured_overflow_in_fp32(tmp_path_factory, tmp_path):
     import torch
 

@@ -34,13 +34,25 @@ class GateResult:
                 f"(drop {self.drop:+.3f} dB, limit {self.tolerance:.2f}) {verdict}")
 
 
-def onnx_psnr(model, onnx_path: str | Path, pairs, *, precision: str = "fp32") -> float:
-    """Mean PSNR (Y) of ``model``'s colour handling with the network run from ``onnx_path``."""
+def onnx_psnr(model, onnx_path: str | Path, pairs, *, precision: str = "fp32", fp32_path=None,
+              keep_fp32=()) -> float:
+    """Mean PSNR (Y) of ``model``'s colour handling with the network run from ``onnx_path``.
+
+    fp16 on CPU: onnxruntime has no fp16 kernels here and would run the fp16 file in fp32 (only
+    its weights rounded), so with ``fp32_path`` the gate runs
+    :func:`~realtime_sr.export.quantize.fp16_emulation` instead: the same weights, and every
+    tensor between layers rounded to fp16 (except ``keep_fp32`` nodes, as in the fp16 file).
+    """
     from ..evaluate import evaluate
     from ..runtime.ort_backend import OrtBackend
     from ..upscale import upscale_array
 
-    backend = OrtBackend(onnx_path, precision=precision)
+    if precision == "fp16" and fp32_path is not None:
+        from .quantize import fp16_emulation
+
+        backend = OrtBackend(fp16_emulation(fp32_path, keep_fp32), precision="fp16-emulated", optimize=False)
+    else:
+        backend = OrtBackend(onnx_path, precision=precision)
     res = evaluate(pairs, lambda lr: upscale_array(model, backend, lr), model.scale, backend.name,
                    with_ssim=False)
     return res.psnr

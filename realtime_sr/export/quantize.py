@@ -135,6 +135,46 @@ def to_fp16(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
             "peak_activation": round(max(peaks.values(), default=0.0), 3), "limit": FP16_LIMIT}
 
 
+def fp16_emulation(fp32_src: str | Path, keep_fp32: Sequence[str] = ()):
+    """An fp32 graph that rounds like the fp16 one: weights and every intermediate tensor pass through float16.
+
+    onnxruntime on CPU has no fp16 kernels for these ops: it runs an fp16 graph in fp32 and
+    keeps only the weights' rounding, which would make the fp16 gate meaningless. This graph
+    rounds each node's output to fp16 (Cast pairs; run it without graph optimizations so the
+    pairs stay), except the nodes kept in fp32 and the graph output, so the gate measures fp16
+    storage between layers with fp32 arithmetic inside them (TensorRT's fp16 kernels accumulate
+    in fp32 as well). Returns a ModelProto.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(fp32_src))
+    for init in m.graph.initializer:
+        if init.data_type == TensorProto.FLOAT:
+            arr = numpy_helper.to_array(init)
+            init.CopyFrom(numpy_helper.from_array(arr.astype(np.float16).astype(np.float32), init.name))
+    keep = set(keep_fp32)
+    final = {o.name for o in m.graph.output}
+    nodes = []
+    for node in m.graph.node:
+        nodes.append(node)
+        if node.name in keep or node.op_type in ("Shape", "Constant"):
+            continue
+        for i, out in enumerate(node.output):
+            if not out or out in final:
+                continue
+            raw = f"{out}__fp32"
+            node.output[i] = raw
+            nodes.append(helper.make_node("Cast", [raw], [f"{out}__fp16"], to=TensorProto.FLOAT16,
+                                          name=f"{node.name}_round16_{i}"))
+            nodes.append(helper.make_node("Cast", [f"{out}__fp16"], [out], to=TensorProto.FLOAT,
+                                          name=f"{node.name}_back32_{i}"))
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    del m.graph.value_info[:]
+    return m
+
+
 def _toposort(graph) -> None:
     """Reorder ``graph.node`` so that every node comes after the producers of its inputs."""
     ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}

@@ -16,22 +16,26 @@ from ..errors import BackendError
 class OrtBackend:
     """float32 NCHW numpy in -> float32 NCHW numpy out, through one onnxruntime session."""
 
-    def __init__(self, onnx_path: str | Path, *, precision: str = "fp32", threads: int | None = None,
-                 providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
+    def __init__(self, onnx_path, *, precision: str = "fp32", threads: int | None = None,
+                 providers: tuple[str, ...] = ("CPUExecutionProvider",), optimize: bool = True) -> None:
+        """``onnx_path``: a file, or an in-memory ModelProto. ``optimize=False`` keeps the graph as written."""
         try:
             import onnxruntime as ort
         except ImportError:  # pragma: no cover - a dependency, but be explicit
             raise BackendError("the onnxruntime backend needs the onnxruntime package (pip install onnxruntime)") from None
-        self.path = Path(onnx_path)
-        if not self.path.is_file():
+        in_memory = hasattr(onnx_path, "SerializeToString")
+        self.path = Path("<in-memory graph>") if in_memory else Path(onnx_path)
+        if not in_memory and not self.path.is_file():
             raise BackendError(f"{self.path}: no such ONNX file")
         so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
+                                       else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
         so.log_severity_level = 3  # errors only: fp16 graphs on CPU log every inserted Cast otherwise
         if threads:
             so.intra_op_num_threads = int(threads)
         try:
-            self.session = ort.InferenceSession(str(self.path), so, providers=list(providers))
+            src = onnx_path.SerializeToString() if in_memory else str(self.path)
+            self.session = ort.InferenceSession(src, so, providers=list(providers))
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise BackendError(f"{self.path}: onnxruntime cannot load it ({str(exc).strip()[:300]})") from None
         self.input = self.session.get_inputs()[0].name
