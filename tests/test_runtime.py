@@ -144,3 +144,17 @@ def test_auto_with_cuda_picks_a_gpu_backend(tmp_path_factory, cache):
     model = tiny(tmp_path_factory, "coarse")
     be = make_backend(model, backend="auto", device="auto", log=said.append)
     assert be.name.startswith(("tensorrt-cuda", "torch-cuda")) and said
+
+
+def test_auto_falls_back_to_torch_without_export_tools(tmp_path_factory, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    monkeypatch.setenv("REALTIME_SR_CACHE", str(tmp_path))
+    model = tiny(tmp_path_factory, "coarse")
+    said = []
+    be = make_backend(model, backend="auto", device="cpu", log=said.append)
+    assert be.name == "torch-cpu-fp32" and any("realtime-sr[export]" in m for m in said)
+    with pytest.raises(BackendError, match=r"realtime-sr\[export\]"):
+        make_backend(model, backend="onnxruntime", log=None)

@@ -123,6 +123,7 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
     if side and side.get("weights_sha256") == wsha and side.get("export_version") == cache.EXPORT_VERSION:
         return Artifact(path, precision, side)
 
+    _need_export_tools()
     base = {"model": model.name, "weights": str(model.path), "weights_sha256": wsha, "opset": opset,
             "export_version": cache.EXPORT_VERSION, "scale": model.scale, "precision": precision,
             "input": "lr", "output": "sr"}
@@ -148,6 +149,16 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
                                          "max_abs_vs_torch_fp32": err, "max_abs_measured_on": "calibration frames"})
     write_sidecar(art)
     return art
+
+
+def _need_export_tools() -> None:
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        from ..errors import BackendError
+
+        raise BackendError(f"exporting to ONNX needs {' and '.join(missing)}: pip install 'realtime-sr[export]'")
 
 
 def _vs_torch(model, onnx_path: Path, frames) -> float:

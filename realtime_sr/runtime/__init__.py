@@ -84,7 +84,8 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if backend == "auto":
+    auto = backend == "auto"
+    if auto:
         backend, device, why = pick_backend(device=device, precision=precision)
         say(f"backend auto -> {backend} on {device} ({why})")
     if backend == "torch":
@@ -100,7 +101,15 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
         from ..export.artifacts import ensure_onnx
         from .ort_backend import OrtBackend
 
-        art = ensure_onnx(model, precision, calib=calib, log=say)
+        try:
+            art = ensure_onnx(model, precision, calib=calib, log=say)
+        except BackendError as exc:
+            if not (auto and precision == "fp32"):
+                raise
+            say(f"{exc}; using torch on cpu instead")
+            from .torch_backend import TorchBackend
+
+            return TorchBackend(model.net, device="cpu", precision="fp32")
         if precision != "fp32" and "gate" not in art.info:
             say(f"note: this {precision} ONNX was made on the fly and has not been quality-gated; "
                 f"`realtime-sr export --precision {precision}` measures it on Set14")
