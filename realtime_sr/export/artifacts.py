@@ -131,7 +131,7 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
         from .onnx import export_onnx, parity
 
         log(f"exporting {model.name} to ONNX (opset {opset}) ...")
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent exports do not collide
         export_onnx(model.net, tmp, in_channels=model.in_channels, opset=opset)
         err = parity(model.net, tmp, in_channels=model.in_channels)
         tmp.replace(path)
@@ -141,7 +141,7 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
         frames, source = calibration_for(model, calib, count=calib_count)
         log(f"converting {model.name} to {precision}{' (conservative: first/last layers in fp32)' if conservative else ''}"
             f" ({len(frames)} calibration frames from {source}) ...")
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent exports do not collide
         info = convert(fp32.path, tmp, precision, frames, conservative=conservative)
         err = _vs_torch(model, tmp, frames[:4])
         tmp.replace(path)

@@ -145,7 +145,9 @@ class TrtBackend:
         import torch
 
         ctx = self.context(stream)
-        ctx.set_input_shape(self.input, tuple(x.shape))
+        if not ctx.set_input_shape(self.input, tuple(x.shape)):
+            raise UsageError(f"input {tuple(x.shape)} is outside this engine's optimization profile "
+                             f"(max {FRAME_MAX[0]}x C x {FRAME_MAX[1]}x{FRAME_MAX[2]} for frames); use smaller tiles")
         out_shape = tuple(ctx.get_tensor_shape(self.output))
         with torch.cuda.stream(stream):
             y = torch.empty(out_shape, dtype=torch.float32, device=self.device)
