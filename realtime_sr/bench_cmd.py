@@ -73,10 +73,12 @@ def bench_model(model, *, network: str, backend: str, device: str, precision: st
 
 
 def format_table(rows: list[dict]) -> str:
-    head = f"{'network':8s} {'model':14s} {'backend':26s} {'frame':9s} {'p50 ms':>9s} {'p90 ms':>9s} {'fps':>7s}"
+    mw = max([len("model")] + [len(r["model"]) for r in rows])
+    bw = max([len("backend")] + [len(r["backend"]) for r in rows])
+    head = f"{'network':8s} {'model':{mw}s} {'backend':{bw}s} {'frame':9s} {'p50 ms':>9s} {'p90 ms':>9s} {'fps':>7s}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['network']:8s} {r['model']:14s} {r['backend']:26s} {r['frame']:9s} "
+        lines.append(f"{r['network']:8s} {r['model']:{mw}s} {r['backend']:{bw}s} {r['frame']:9s} "
                      f"{r['p50_ms']:9.1f} {r['p90_ms']:9.1f} {r['fps']:7.2f}")
     return "\n".join(lines)
 
