@@ -62,6 +62,11 @@ for scale in 2 4; do
         echo "$M $cfg $pass: $(( $(date +%s) - start )) s wall (build + bench)" >> "$OUT/build_times.txt"
         [ "$1" = tensorrt ] || break
       done
+      if [ "$role" = fine ]; then  # the pipeline's shape: a static batch of 16 tiles of 112x112 LR pixels
+        "$PY" -m realtime_sr bench --model "$M" --backend "$1" --device cuda --precision "$2" --tiles 16x112 \
+          --runs 50 --warmup 10 --csv "$OUT/gpu_bench.csv" >> "$OUT/gpu_bench.txt" 2>> "$OUT/gpu_bench.log" \
+          || echo "FAILED: $M $cfg tiles 16x112" | tee -a "$OUT/gpu_bench.txt"
+      fi
     done
   done
 done

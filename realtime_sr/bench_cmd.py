@@ -18,6 +18,8 @@ def add_parser(sub, add_model_flags) -> argparse.ArgumentParser:
     p.add_argument("--networks", default="coarse,fine",
                    help="which shipped networks to time (comma-separated; default coarse,fine); --model times one")
     p.add_argument("--frame", default="640x360", help="LR frame size WxH fed to each network (default 640x360)")
+    p.add_argument("--tiles", metavar="KxT", help="time a batch of K tiles of T x T LR pixels instead of a frame "
+                   "(the fine network's pipeline shape; TensorRT builds a static engine for it), e.g. 16x112")
     p.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs (default 2)")
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
@@ -31,14 +33,15 @@ FIELDS = ("network", "model", "backend", "precision", "frame", "scale", "runs", 
 
 
 def parse_frame(text: str) -> tuple[int, int]:
+    """'640x360' -> (640, 360); also '16x112' for --tiles (K, T)."""
     from .errors import UsageError
 
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise UsageError(f"--frame takes WxH (e.g. 640x360), not {text!r}") from None
-    if w < 8 or h < 8:
-        raise UsageError(f"--frame {text}: too small")
+        raise UsageError(f"expected AxB (e.g. 640x360 or 16x112), not {text!r}") from None
+    if w < 1 or h < 8:
+        raise UsageError(f"{text}: too small")
     return w, h
 
 
@@ -59,23 +62,25 @@ def time_backend(backend, x, *, runs: int = 10, warmup: int = 2) -> dict:
 
 
 def bench_model(model, *, network: str, backend: str, device: str, precision: str, frame=(640, 360),
-                runs: int = 10, warmup: int = 2, log=None, seed: int = 0) -> dict:
+                tiles: tuple[int, int] | None = None, runs: int = 10, warmup: int = 2, log=None,
+                seed: int = 0) -> dict:
+    """Time ``model`` on one LR frame (W, H), or on a batch of ``tiles`` = (K, T): K tiles of T x T."""
     import numpy as np
 
     from .runtime import make_backend
 
-    be = make_backend(model, backend=backend, device=device, precision=precision, log=log)
-    w, h = frame
-    x = np.random.default_rng(seed).random((1, model.in_channels, h, w), dtype=np.float32) * 0.86 + 0.06
+    be = make_backend(model, backend=backend, device=device, precision=precision, tile_batch=tiles, log=log)
+    n, (w, h) = (tiles[0], (tiles[1], tiles[1])) if tiles else (1, frame)
+    x = np.random.default_rng(seed).random((n, model.in_channels, h, w), dtype=np.float32) * 0.86 + 0.06
     stats = time_backend(be, x, runs=runs, warmup=warmup)
     return {"network": network, "model": model.name, "backend": be.name, "precision": precision,
-            "frame": f"{w}x{h}", "scale": model.scale, **stats}
+            "frame": f"{n}x{w}x{h}" if tiles else f"{w}x{h}", "scale": model.scale, **stats}
 
 
 def format_table(rows: list[dict]) -> str:
     mw = max([len("model")] + [len(r["model"]) for r in rows])
     bw = max([len("backend")] + [len(r["backend"]) for r in rows])
-    head = f"{'network':8s} {'model':{mw}s} {'backend':{bw}s} {'frame':9s} {'p50 ms':>9s} {'p90 ms':>9s} {'fps':>7s}"
+    head = f"{'network':8s} {'model':{mw}s} {'backend':{bw}s} {'input':9s} {'p50 ms':>9s} {'p90 ms':>9s} {'fps':>7s}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['network']:8s} {r['model']:{mw}s} {r['backend']:{bw}s} {r['frame']:9s} "
@@ -101,13 +106,17 @@ def run_bench(a) -> int:
     from .models import load_model
 
     frame = parse_frame(a.frame)
+    tiles = None
+    if a.tiles:
+        k, t = parse_frame(a.tiles)
+        tiles = (k, t)
     log = lambda m: print(f"realtime-sr: {m}", file=sys.stderr)  # noqa: E731
     targets = [(a.model, None)] if a.model else [(None, n.strip()) for n in a.networks.split(",") if n.strip()]
     rows = []
     for model_arg, net in targets:
         model = load_model(model_arg, scale=a.scale if model_arg is None else None, mode=net or a.mode)
         rows.append(bench_model(model, network=net or model.meta.get("stage", "model"), backend=a.backend,
-                                device=a.device, precision=a.precision, frame=frame, runs=a.runs,
+                                device=a.device, precision=a.precision, frame=frame, tiles=tiles, runs=a.runs,
                                 warmup=a.warmup, log=log))
     if a.json:
         print(json.dumps(rows, indent=1))
