@@ -127,8 +127,7 @@ def build_engine(onnx_path: str | Path, *, shapes: dict[str, tuple], options: Bu
     data = Path(onnx_path).read_bytes()
     if not parser.parse(data, str(onnx_path)):
         for i in range(parser.num_errors):
-            err = parser.get_error(i)
-            log(f"tensorrt onnx parser: {err}")
+            log(f"tensorrt onnx parser: {_parser_error(parser.get_error(i))}")
         raise BackendError(f"{onnx_path}: TensorRT's ONNX parser failed ({parser.num_errors} error(s), logged above)")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mib << 20)
@@ -152,6 +151,18 @@ def build_engine(onnx_path: str | Path, *, shapes: dict[str, tuple], options: Bu
     if timing_cache is not None:
         _atomic_write(timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
     return bytes(memoryview(serialized))
+
+
+def _parser_error(err) -> str:
+    """One line per IParserError: node index, name and operator where the API gives them, then the message."""
+    try:
+        where = f"node {err.node()}"
+        for attr in ("node_name", "node_operator"):
+            if hasattr(err, attr):
+                where += f" {getattr(err, attr)()}"
+        return f"{where}: {err.desc()} (code {err.code()})"
+    except Exception:  # an older binding, or a plain string from a stand-in
+        return str(err)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
