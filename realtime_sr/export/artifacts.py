@@ -143,7 +143,12 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
             f" ({len(frames)} calibration frames from {source}) ...")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent exports do not collide
         info = convert(fp32.path, tmp, precision, frames, conservative=conservative)
-        err = _vs_torch(model, tmp, frames[:4])
+        if precision == "fp16":  # onnxruntime-CPU runs fp16 files in fp32: measure the emulation (see gate.py)
+            from .quantize import fp16_emulation
+
+            err = _vs_torch(model, fp16_emulation(fp32.path, info.get("kept_fp32", ())), frames[:4], optimize=False)
+        else:
+            err = _vs_torch(model, tmp, frames[:4])
         tmp.replace(path)
         art = Artifact(path, precision, {**base, **info, "calibration_source": source,
                                          "max_abs_vs_torch_fp32": err, "max_abs_measured_on": "calibration frames"})
@@ -161,7 +166,7 @@ def _need_export_tools() -> None:
         raise BackendError(f"exporting to ONNX needs {' and '.join(missing)}: pip install 'realtime-sr[export]'")
 
 
-def _vs_torch(model, onnx_path: Path, frames) -> float:
+def _vs_torch(model, onnx_path, frames, *, optimize: bool = True) -> float:
     """Max abs difference from torch fp32 on real frames (random noise lies outside int8's calibrated ranges)."""
     import copy
 
@@ -169,7 +174,7 @@ def _vs_torch(model, onnx_path: Path, frames) -> float:
 
     from ..runtime.ort_backend import OrtBackend
 
-    ort = OrtBackend(onnx_path)
+    ort = OrtBackend(onnx_path, optimize=optimize)
     net = copy.deepcopy(model.net).to("cpu", torch.float32).eval()
     worst = 0.0
     for x in frames:
