@@ -11,6 +11,7 @@ network's tile batch) for TensorRT.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 from pathlib import Path
@@ -35,7 +36,7 @@ def export_onnx(net, path: str | Path, *, in_channels: int = 1, opset: int = OPS
     example = torch.rand(1, in_channels, 32, 48)
     dims = {0: torch.export.Dim("n", min=1, max=1024),
             2: torch.export.Dim("h", min=8, max=MAX_SIDE), 3: torch.export.Dim("w", min=8, max=MAX_SIDE)}
-    arg = next(iter(__import__("inspect").signature(net.forward).parameters))
+    arg = next(iter(inspect.signature(net.forward).parameters))  # dynamic_shapes is keyed by argument name
     tmp = path.with_name(f".{path.name}.part")
     with _quiet():
         torch.onnx.export(net, (example,), str(tmp), input_names=[INPUT], output_names=[OUTPUT],
