@@ -206,3 +206,13 @@ def test_packaged_sample_is_the_last_resort(tmp_path_factory, monkeypatch):
     model = tiny(tmp_path_factory, "coarse")
     frames, source = artifacts.calibration_for(model, None, count=3, size=32)
     assert "sample" in source and len(frames) == 3 and frames[0].shape == (1, 1, 32, 32)
+
+
+def test_frames_in_hand_any_layout():
+    from realtime_sr.export.quantize import frames_from_images
+
+    rgb = np.full((40, 50, 3), 128, np.uint8)
+    gray16 = np.full((30, 30), 65535, np.uint16)
+    frames = frames_from_images([rgb, gray16], size=24, count=4)
+    assert [f.shape for f in frames] == [(1, 1, 24, 24)] * 4
+    assert frames[1].max() == pytest.approx(235 / 255, abs=1e-3)  # white -> Y 235 (studio range)

@@ -74,18 +74,23 @@ def calibration_frames(folders: Sequence[str | Path], *, scale: int, count: int 
 
 def frames_from_images(images: Iterable[np.ndarray], *, size: int = 96, count: int = 16,
                        seed: int = 0) -> list[np.ndarray]:
-    """Calibration crops from LR RGB uint8 frames already in hand (e.g. the first frames of a video)."""
-    from ..colour import rgb_to_y
+    """Calibration crops from LR frames already in hand (e.g. the first frames of a video).
+
+    Frames are (H, W[, C]) uint8 or uint16, gray or RGB(A), as :func:`~realtime_sr.upscale.upscale_array` takes.
+    """
+    from ..colour import rgb_to_y, to_float
 
     rng = random.Random(seed)
     out = []
     images = list(images)
     for i in range(count):
         img = images[i % len(images)]
+        img = img[..., None] if img.ndim == 2 else img
         h, w = img.shape[:2]
         ch, cw = min(size, h), min(size, w)
         y0, x0 = rng.randrange(h - ch + 1), rng.randrange(w - cw + 1)
-        rgb = img[y0:y0 + ch, x0:x0 + cw, :3].astype(np.float32) / 255.0
+        rgb = to_float(img[y0:y0 + ch, x0:x0 + cw])
+        rgb = np.repeat(rgb[..., :1], 3, axis=2) if rgb.shape[2] < 3 else rgb[..., :3]
         out.append(np.ascontiguousarray((rgb_to_y(rgb) / 255.0)[None, None], dtype=np.float32))
     return out
 
