@@ -87,7 +87,7 @@ class TrtBackend:
             if k < 1 or t < 8:
                 raise UsageError(f"tile batch {tile_batch}: needs K >= 1 tiles of T >= 8 pixels")
             static = art.path.with_name(art.path.name.replace(".onnx", f".tiles{k}x{t}.onnx"))
-            if not static.is_file():
+            if not static.is_file() or static.stat().st_mtime < art.path.stat().st_mtime:  # stale copy
                 fix_shape(art.path, static, (k, c, t, t), model.scale)
             onnx_path, shapes = static, {INPUT: tile_profile(c, k, t)}
         else:
