@@ -335,3 +335,13 @@ def test_command_modules_import_nothing_heavy():
     assert out == "[]"
     helps = subprocess.run([sys.executable, "-m", "realtime_sr", "export", "--help"], capture_output=True, text=True)
     assert helps.returncode == 0 and "--precision" in helps.stdout and "--force" in helps.stdout
+
+
+def test_gpu_check_script_parses():
+    import shutil
+    import subprocess
+
+    if shutil.which("bash") is None:
+        pytest.skip("no bash")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
