@@ -208,3 +208,36 @@ def test_resume_refuses_changed_options(tmp_path, clip, model, capsys, monkeypat
     # without --resume the old work is discarded and the run starts over
     assert run_cli("video", clip, tmp_path / "out.mp4", *args) == 0
     assert len(video_facts(tmp_path / "out.mp4")["times"]) == 25
+
+
+def test_real_sigint_then_resume(tmp_path, model, capsys):
+    """A real Ctrl-C (SIGINT to a running `realtime-sr video`), then --resume."""
+    import json
+    import signal
+    import sys
+    import time
+
+    src = make_clip(tmp_path / "in.mp4", frames=60, width=160, height=120, audio=True)
+    args = [sys.executable, "-m", "realtime_sr", "video", str(src), str(tmp_path / "out.mp4"), "--model", str(model),
+            "--segment-seconds", "0.2", "--queue", "1", *FAST]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    manifest = tmp_path / ".out.mp4.rsr-work" / "manifest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if json.loads(manifest.read_text())["segments"]:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 130, err
+    assert "--resume" in err and no_output_left(tmp_path)
+    assert run_cli("video", src, tmp_path / "out.mp4", "--model", model, "--segment-seconds", "0.2", "--resume",
+                   *FAST) == 0
+    a, b = video_facts(src), video_facts(tmp_path / "out.mp4")
+    assert b["times"] == a["times"] and b["duration"] == a["duration"]
+    assert abs(b["audio"][0]["duration"] - a["audio"][0]["duration"]) <= 1024 / 48000
