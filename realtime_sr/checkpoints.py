@@ -9,12 +9,11 @@ code. Every failure is a :class:`~realtime_sr.errors.WeightsError` with a one-li
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from .errors import WeightsError
+from .fsutil import atomic_output
 
 META_KEY = "realtime_sr"
 REQUIRED = ("arch", "hparams", "scale", "colour")
@@ -30,14 +29,8 @@ def save_weights(path: str | Path, state_dict: dict, meta: dict[str, Any]) -> Pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta, sort_keys=True)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
     return path
 
 

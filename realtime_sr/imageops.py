@@ -48,10 +48,9 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def write_image(path: str | Path, img: np.ndarray) -> None:
     """Write uint8/uint16 (H, W, C) to ``path`` atomically (temporary file, then rename)."""
-    import os
-    import tempfile
-
     from PIL import Image
+
+    from .fsutil import atomic_output
 
     path = Path(path)
     if img.ndim == 3 and img.shape[2] == 1:
@@ -71,14 +70,8 @@ def write_image(path: str | Path, img: np.ndarray) -> None:
     if fmt == "JPEG" and im.mode == "RGBA":
         im = im.convert("RGB")
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         im.save(tmp, format=fmt, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def modcrop(img: np.ndarray, scale: int) -> np.ndarray:

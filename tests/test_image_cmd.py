@@ -130,3 +130,14 @@ def test_bad_input_one_line_error_nonzero_exit(tmp_path, model, case):
     if case not in ("same", "exists"):
         assert not dst.exists()
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_output_gets_ordinary_permissions(tmp_path, model):
+    import os
+    src = tmp_path / "in.png"
+    Image.fromarray(natural_image("coffee", (20, 20))).save(src)
+    r = cli("image", src, tmp_path / "out.png", "--model", model)
+    assert r.returncode == 0, r.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~umask
