@@ -46,6 +46,11 @@ def test_fire2_variable_frame_rate_whole_clip(tmp_path, model):
     assert (y["codec"], y["channels"], y["rate"]) == ("aac", 1, 48000)
     # this phone clip's header duration disagrees with its own packets; the packets are what plays
     assert _audio_packets_end(tmp_path / "out.mp4") == _audio_packets_end(src)
+    import av
+
+    with av.open(str(tmp_path / "out.mp4")) as c:  # tags kept: creation time, stream languages
+        assert c.metadata["creation_time"].startswith("2017-01-05")
+        assert [s.metadata.get("language") for s in c.streams] == ["eng", "eng"]
 
 
 def test_chaplin_mp3_part(tmp_path, model):

@@ -197,6 +197,7 @@ def assemble(out_tmp: Path, out_path: Path, segments: list[Path], input_path: Pa
             if rotation:
                 ov.set_display_rotation(rotation)
             outs = {p.index: _add_aux(out, inp.streams[p.index], p.action) for p in plans}
+            _copy_metadata(inp, out, ov, outs)
             video = _video_packets(segs, ov)
             aux = _aux_packets(inp, plans, outs, window, offset_s)
             for _, _, packet in heapq.merge(video, aux, key=lambda t: (t[0], t[1])):
@@ -210,6 +211,23 @@ def assemble(out_tmp: Path, out_path: Path, segments: list[Path], input_path: Pa
     finally:
         for s in segs:
             s.close()
+
+
+_NOT_COPIED = {"encoder", "major_brand", "minor_version", "compatible_brands", "rotate", "duration"}
+
+
+def _copy_metadata(inp, out, ov, outs) -> None:
+    """Container tags (title, creation time ...) and stream tags (language, handler, title)."""
+    def keep(md):
+        return {k: v for k, v in (md or {}).items() if k.lower() not in _NOT_COPIED}
+
+    try:
+        out.metadata.update(keep(inp.metadata))
+        ov.metadata.update(keep(inp.streams.video[0].metadata))
+        for idx, st in outs.items():
+            st.metadata.update(keep(inp.streams[idx].metadata))
+    except (AttributeError, TypeError, ValueError):  # tags are a courtesy, never a reason to fail
+        pass
 
 
 def _video_packets(segs, ov):
