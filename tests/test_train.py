@@ -76,6 +76,8 @@ def test_resume_continues_exactly(tmp_path, data, stage):
     b1 = run_cli("train", "--recipe", r, "--out", tmp_path / "b", "--no-progress", "--stop-after", "4")
     assert b1.returncode == 0, b1.stderr
     assert "stopped at step 4" in b1.stderr and not (tmp_path / "b" / f"{r.stem}.safetensors").exists()
+    first_run_s = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["elapsed_s"]
+    assert first_run_s > 0
     b2 = run_cli("train", "--recipe", r, "--out", tmp_path / "b", "--no-progress", "--resume")
     assert b2.returncode == 0, b2.stderr
     assert "resumed" in b2.stderr
@@ -86,6 +88,8 @@ def test_resume_continues_exactly(tmp_path, data, stage):
     ca = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     cb = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert ca["step"] == cb["step"] == 6
+    # the training time in the metadata covers both runs of the resumed job
+    assert read_metadata(tmp_path / "b" / f"{r.stem}.safetensors")["training"]["time_s"] > first_run_s
     assert ca["sched_g"] == cb["sched_g"]
     for k in ca["g"]:
         assert torch.equal(ca["g"][k], cb["g"][k])

@@ -158,6 +158,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
 
     # resume: model, EMA, optimisers, schedulers, step, RNG
     start = 0
+    elapsed_before = 0.0  # training wall time of earlier runs of this job
     ckpt_path = out_dir / "last.pt"
     if resume:
         src = ckpt_path if resume == "auto" else Path(resume)
@@ -178,6 +179,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
                 sched_d.load_state_dict(ck["sched_d"])
             torch.set_rng_state(ck["rng_cpu"].cpu())
             start = int(ck["step"])
+            elapsed_before = float(ck.get("elapsed_s", 0.0))
             log(f"resumed from {src} at step {start}")
     if start >= cfg.steps:
         log(f"already at step {start} of {cfg.steps}")
@@ -215,7 +217,8 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     def save_checkpoint(step: int) -> None:
         state = {"arch": cfg.arch, "hparams": cfg.hparams, "stage": cfg.stage, "step": step,
                  "g": g.state_dict(), "ema": ema.module.state_dict(), "opt_g": opt_g.state_dict(),
-                 "sched_g": sched_g.state_dict(), "rng_cpu": torch.get_rng_state(), "config": asdict(cfg)}
+                 "sched_g": sched_g.state_dict(), "rng_cpu": torch.get_rng_state(), "config": asdict(cfg),
+                 "elapsed_s": elapsed_before + time.perf_counter() - t0}
         if gan:
             state.update(d=d.state_dict(), opt_d=opt_d.state_dict(), sched_d=sched_d.state_dict())
         tmp = ckpt_path.with_suffix(".pt.part")
@@ -313,14 +316,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         return None
 
     # final weights: EMA generator, with metrics measured by the protocol
-    prev = {}
     meta_path = Path(weights_out) if weights_out else out_dir / f"{cfg.name}.safetensors"
-    if resume and meta_path.exists():
-        try:
-            from ..checkpoints import read_metadata
-            prev = read_metadata(meta_path).get("training", {})
-        except Exception:
-            prev = {}
     metrics = {}
     for ed in cfg.eval_dirs:
         res = validate_net(ema.module, cfg, load_pairs(ed, cfg.scale))
@@ -335,7 +331,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             "data": [str(Path(p)) for p in cfg.train_dirs], "images": len(files),
             "steps": cfg.steps, "batch": cfg.batch * world, "lr_patch": cfg.lr_patch,
             "world_size": world, "hardware": _hardware(device, world),
-            "time_s": round(prev.get("time_s", 0.0) + elapsed, 1) if resume else round(elapsed, 1),
+            "time_s": round(elapsed_before + elapsed, 1),
             "torch": torch.__version__, "init_from": cfg.init_from,
         },
         "recipe": cfg.recipe_text,
