@@ -86,7 +86,7 @@ class Upscaler:
 
     @classmethod
     def load(cls, model=None, *, scale: int | None = None, mode: str = "fine",
-             backend: str = "auto", device: str = "cpu", precision: str = "fp32") -> "Upscaler":
+             backend: str = "auto", device: str = "auto", precision: str = "fp32") -> "Upscaler":
         from .models import load_model
         from .runtime import make_backend
 

@@ -85,3 +85,16 @@ def test_fusing_batchnorm_keeps_the_output():
     fuse_batchnorm(g)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in g.modules())
     assert torch.allclose(g(x), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bicubic_skip_is_exactly_torch_bicubic_at_every_pixel(scale):
+    import torch.nn.functional as F
+
+    from realtime_sr.archs.upsample import BicubicUpsample
+
+    x = torch.rand(2, 3, 9, 14)
+    ref = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    out = BicubicUpsample(scale=scale, channels=3)(x)
+    assert out.shape == ref.shape
+    assert torch.allclose(out, ref, atol=1e-5)  # borders included: edge pixels are clamped in both

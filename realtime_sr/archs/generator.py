@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-import torch.nn.functional as F
+
+from .upsample import BicubicUpsample
 
 
 class ResidualBlock(nn.Module):
@@ -83,6 +84,7 @@ class SRGANGenerator(nn.Module):
             ]
         self.upsample = nn.Sequential(*stages)
         self.tail = nn.Conv2d(nf, in_channels, 3, padding=1)
+        self.skip = BicubicUpsample(scale=scale, channels=in_channels) if bicubic_skip else None
         if bicubic_skip:  # start near the bicubic skip: a small residual at first
             with torch.no_grad():
                 self.tail.weight.mul_(0.1)
@@ -93,5 +95,5 @@ class SRGANGenerator(nn.Module):
         feat = feat + self.body_tail(self.body(feat))  # the long skip
         out = self.tail(self.upsample(feat))
         if self.bicubic_skip:
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            out = out + self.skip(x)
         return out

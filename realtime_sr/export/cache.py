@@ -21,7 +21,7 @@ import os
 import re
 from pathlib import Path
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: the bicubic skip exports as Pad + Conv + DepthToSpace, not Resize
 
 
 def cache_dir() -> Path:

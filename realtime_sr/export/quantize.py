@@ -226,9 +226,11 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
 
     m = onnx.load(str(src))
     convs = [n.name for n in m.graph.node if n.op_type == "Conv"]
-    if exclude is None:  # the first Conv reads the image: keep it (and the input) in float
-        inp = m.graph.input[0].name
-        exclude = [n.name for n in m.graph.node if n.op_type == "Conv" and inp in n.input]
+    if exclude is None:  # Convs that read the image (directly or through a Pad) stay float: the
+        # first layer and the bicubic skip, which must stay exact
+        image = {m.graph.input[0].name}
+        image |= {o for n in m.graph.node if n.op_type == "Pad" and n.input[0] in image for o in n.output}
+        exclude = [n.name for n in m.graph.node if n.op_type == "Conv" and image & set(n.input)]
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
     import logging
