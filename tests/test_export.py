@@ -43,15 +43,21 @@ def test_io_names_opset_and_dynamic_shapes(exported):
         assert name == "sr" and dtype == "FLOAT" and dims[:2] == ["n", 1]
 
 
-def test_depth_to_space_and_cubic_resize(exported):
+def test_depth_to_space_and_exact_bicubic_skip(exported):
+    from realtime_sr.archs.upsample import bicubic_phase_kernel
+
     model, arts = exported
     ops = op_types(arts["fp32"].path)
     assert "DepthToSpace" in ops  # PixelShuffle, not Reshape/Transpose
-    assert "Transpose" not in ops
-    resize = [n for n in _graph(arts["fp32"].path).node if n.op_type == "Resize"]
-    assert resize, "the bicubic skip should be an ONNX Resize"
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in resize[0].attribute}
-    assert attrs["mode"] == b"cubic" and attrs["cubic_coeff_a"] == pytest.approx(-0.75)
+    assert "Transpose" not in ops and "Resize" not in ops  # onnxruntime's cubic Resize is slow on CPU
+    g = _graph(arts["fp32"].path)
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer}
+    pads = [n for n in g.node if n.op_type == "Pad" and n.input[0] == g.input[0].name]
+    assert pads and {a.name: a.s for a in pads[0].attribute}.get("mode") == b"edge"  # edges clamped
+    skip = [n for n in g.node if n.op_type == "Conv" and n.input[0] == pads[0].output[0]]
+    assert len(skip) == 1
+    expected = bicubic_phase_kernel(model.scale).numpy()
+    assert np.allclose(inits[skip[0].input[1]], expected, atol=1e-6)  # the fixed bicubic phases
 
 
 def test_parity_with_torch_across_shapes(exported):
@@ -64,7 +70,7 @@ def test_parity_with_torch_across_shapes(exported):
 def test_x4_fine_has_two_depth_to_space_stages(tmp_path_factory):
     model = tiny(tmp_path_factory, "srgan_generator", scale=4)
     art = ensure_onnx(model, "fp32", out_dir=session_dir(tmp_path_factory, "onnx-cache"))
-    assert op_types(art.path).count("DepthToSpace") == 2
+    assert op_types(art.path).count("DepthToSpace") == 3  # two x2 stages, and the x4 bicubic skip
     assert art.info["parity_max_abs"] < 1e-5
     assert io_spec(art.path)["output"][1] == ["n", 1, "4*h", "4*w"]
 
@@ -121,7 +127,8 @@ def test_fp16_keeps_measured_overflow_in_fp32(tmp_path_factory, tmp_path):
     src = export_onnx(net, tmp_path / "hot.onnx")
     frames = calibration_frames([calib_folder(tmp_path_factory)], scale=2, count=2, size=24)
     info = to_fp16(src, tmp_path / "hot16.onnx", frames)
-    first = _graph(src).node[0].name
+    g = _graph(src)
+    first = next(n.name for n in g.node if n.op_type == "Conv" and n.input[0] == g.input[0].name)
     assert first in info["overflow_nodes"] and first in info["kept_fp32"]
     assert info["peak_activation"] > FP16_LIMIT
 
@@ -133,11 +140,13 @@ def test_int8_qdq_placement(exported):
     producers = {o: n for n in g.node for o in n.output}
     inits = {t.name: t for t in g.initializer}
     convs = [n for n in g.node if n.op_type == "Conv"]
-    first = [c for c in convs if c.input[0] == inp]
-    assert len(first) == 1, "the first Conv reads the float input directly (not quantized)"
-    assert first[0].input[1] in inits and inits[first[0].input[1]].data_type == onnx.TensorProto.FLOAT
+    image = {inp} | {n.output[0] for n in g.node if n.op_type == "Pad" and n.input[0] == inp}
+    first = [c for c in convs if c.input[0] in image]
+    assert len(first) == 2, "the first Conv and the bicubic skip read the float image (not quantized)"
+    for c in first:
+        assert c.input[1] in inits and inits[c.input[1]].data_type == onnx.TensorProto.FLOAT
     for c in convs:
-        if c is first[0]:
+        if c in first:
             continue
         act, w = producers.get(c.input[0]), producers.get(c.input[1])
         assert act is not None and act.op_type == "DequantizeLinear", f"{c.name}: activation not Q/DQ"
@@ -153,9 +162,6 @@ def test_int8_qdq_placement(exported):
     for q in (n for n in g.node if n.op_type == "QuantizeLinear"):
         zp = inits[q.input[2]]
         assert zp.data_type == onnx.TensorProto.INT8 and not onnx.numpy_helper.to_array(zp).any()
-    for n in g.node:  # the bicubic skip and the output stay float
-        if n.op_type == "Resize":
-            assert n.input[0] == inp
     final = producers[g.output[0].name]
     assert final.op_type == "Add"
     x = np.random.default_rng(2).random((1, 1, 32, 24), dtype=np.float32)
