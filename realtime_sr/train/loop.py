@@ -53,6 +53,15 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
+def optimizer_step(opt, loss, params, scaler, clip: float) -> None:
+    """Backward (scaled under fp16 AMP), clip the gradient norm, step."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    scaler.step(opt)
+
+
 class EMA:
     """Exponential moving average of a module's parameters; buffers (BN statistics) are copied."""
 
@@ -246,11 +255,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
                 fake = g(lr_b)
             with autocast():
                 loss_d = d_loss(d_train(hr_b), d_train(fake.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            scaler.scale(loss_d).backward()
-            scaler.unscale_(opt_d)
-            torch.nn.utils.clip_grad_norm_(d.parameters(), cfg.grad_clip)
-            scaler.step(opt_d)
+            optimizer_step(opt_d, loss_d, d.parameters(), scaler, cfg.grad_clip)
             sched_d.step()
             loss_d_val = loss_d.item()  # sync point (logging)
             # generator step, discriminator frozen (called unwrapped: it does not learn here)
@@ -266,11 +271,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
                 loss_g = loss_g + cfg.fm_weight * feature_matching(real_feats, fake_feats)
                 if vgg is not None:
                     loss_g = loss_g + cfg.vgg_weight * vgg(sr.float(), hr_b)
-        opt_g.zero_grad(set_to_none=True)
-        scaler.scale(loss_g).backward()
-        scaler.unscale_(opt_g)
-        torch.nn.utils.clip_grad_norm_(g.parameters(), cfg.grad_clip)
-        scaler.step(opt_g)
+        optimizer_step(opt_g, loss_g, g.parameters(), scaler, cfg.grad_clip)
         scaler.update()
         sched_g.step()
         ema.update(g)
