@@ -167,3 +167,17 @@ def test_recipes_for_every_shipped_model_parse():
     for n in names:
         cfg = load_recipe(n)
         assert not any("Set5" in d or "Set14" in d for d in cfg.train_dirs)  # never train on the test sets
+
+
+def test_init_from_applies_to_a_fresh_run_even_with_resume(tmp_path, data):
+    r = recipe(tmp_path, data)
+    cfg = load_recipe(str(r))
+    parent = train(cfg, out_dir=tmp_path / "parent", progress=False, log=lambda m: None)
+    child = override(load_recipe(str(recipe(tmp_path, data, "gan"))), init_from=str(parent), steps=2)
+    said = []
+    train(child, out_dir=tmp_path / "child", resume="auto", progress=False, log=said.append, stop_after=1)
+    assert any(m.startswith("initialised") for m in said)
+    ck = torch.load(tmp_path / "child" / "last.pt", weights_only=True)
+    start = load_weights(parent)[0]
+    # one small step away from the parent, not from a random initialisation
+    assert all((ck["g"][k].float() - start[k].float()).abs().max() < 0.05 for k in start)

@@ -151,8 +151,6 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
 
     # networks, optimisers, schedules
     g = build(cfg.arch, **cfg.hparams).to(device)
-    if cfg.init_from and not resume:
-        log(_init_from(g, cfg.init_from))
     ema = EMA(g, cfg.ema_decay)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=cfg.betas)
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: lr_factor(cfg, s))
@@ -190,6 +188,9 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             start = int(ck["step"])
             elapsed_before = float(ck.get("elapsed_s", 0.0))
             log(f"resumed from {src} at step {start}")
+    if cfg.init_from and start == 0:  # a fresh run (nothing to resume): start from the named weights
+        log(_init_from(g, cfg.init_from))
+        ema.module.load_state_dict(g.state_dict())
     if start >= cfg.steps:
         log(f"already at step {start} of {cfg.steps}")
 
