@@ -180,4 +180,5 @@ def test_init_from_applies_to_a_fresh_run_even_with_resume(tmp_path, data):
     ck = torch.load(tmp_path / "child" / "last.pt", weights_only=True)
     start = load_weights(parent)[0]
     # one small step away from the parent, not from a random initialisation
-    assert all((ck["g"][k].float() - start[k].float()).abs().max() < 0.05 for k in start)
+    params = [k for k in start if "running" not in k and "num_batches" not in k]
+    assert all((ck["g"][k] - start[k]).abs().max() < 0.01 for k in params)
