@@ -93,7 +93,11 @@ SHIPPED = Path(__file__).resolve().parents[1] / "realtime_sr" / "weights"
 @pytest.mark.data
 @pytest.mark.slow
 @pytest.mark.skipif(not (IMAGES / "Set14").is_dir(), reason=f"Set14 not found under {IMAGES}")
-@pytest.mark.parametrize("name", ["coarse-x2", "fine-x2", "coarse-x4", "fine-x4"])
+@pytest.mark.parametrize("name", [
+    pytest.param("coarse-x2", marks=pytest.mark.xfail(
+        strict=True, reason="known: the ReLU coarse x2 loses 0.21 dB on Set14 under symmetric int8 (limit 0.15); "
+                            "export refuses that int8 file unless --force")),
+    "fine-x2", "coarse-x4", "fine-x4"])
 def test_shipped_models_pass_the_gate(name, tmp_path_factory):
     from realtime_sr.evaluate import load_pairs
     from realtime_sr.export.artifacts import ensure_onnx

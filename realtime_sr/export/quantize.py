@@ -226,11 +226,12 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
 
     m = onnx.load(str(src))
     convs = [n.name for n in m.graph.node if n.op_type == "Conv"]
-    if exclude is None:  # Convs that read the image (directly or through a Pad) stay float: the
-        # first layer and the bicubic skip, which must stay exact
-        image = {m.graph.input[0].name}
-        image |= {o for n in m.graph.node if n.op_type == "Pad" and n.input[0] in image for o in n.output}
-        exclude = [n.name for n in m.graph.node if n.op_type == "Conv" and image & set(n.input)]
+    # Convs that read the image (directly or through a Pad) always stay float: the first layer
+    # and the bicubic skip, which must stay exact; ``exclude`` adds to them
+    image = {m.graph.input[0].name}
+    image |= {o for n in m.graph.node if n.op_type == "Pad" and n.input[0] in image for o in n.output}
+    exclude = sorted({n.name for n in m.graph.node if n.op_type == "Conv" and image & set(n.input)}
+                     | set(exclude or ()))
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
     import logging
