@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import WeightsError
+from .errors import WeightsError, short_message
 from .fsutil import atomic_output
 
 META_KEY = "realtime_sr"
@@ -44,7 +44,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)
     except Exception as exc:  # safetensors raises its own SafetensorError and others
-        raise WeightsError(f"{path}: not a valid safetensors file ({_short(exc)})") from None
+        raise WeightsError(f"{path}: not a valid safetensors file ({short_message(exc)})") from None
     if raw is None:
         raise WeightsError(f"{path}: safetensors file without realtime-sr metadata")
     try:
@@ -65,7 +65,7 @@ def load_weights(path: str | Path) -> tuple[dict, dict[str, Any]]:
     try:
         state = load_file(str(path))
     except Exception as exc:
-        raise WeightsError(f"{path}: truncated or corrupt tensors ({_short(exc)})") from None
+        raise WeightsError(f"{path}: truncated or corrupt tensors ({short_message(exc)})") from None
     return state, meta
 
 
@@ -97,8 +97,3 @@ def _check_file(path: Path) -> None:
         raise WeightsError(f"{path}: is a folder, not a weights file")
     if path.stat().st_size < 8:
         raise WeightsError(f"{path}: truncated weights file ({path.stat().st_size} bytes)")
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

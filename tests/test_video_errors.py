@@ -9,14 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from video_helpers import make_clip, make_model, run_cli, video_facts
+from video_helpers import FAST, make_clip, model, run_cli, video_facts  # noqa: F401 (model: a fixture)
 
-FAST = ["--backend", "torch", "--preset", "ultrafast", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

@@ -118,3 +118,12 @@ def run_cli(*args) -> int:
     from realtime_sr.cli import main
 
     return main([str(a) for a in args])
+
+
+FAST = ["--backend", "torch", "--preset", "ultrafast", "--no-progress"]  # the video tests' quick settings
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny luma model file, one per test module (import it into the module to use it)."""
+    return make_model(tmp_path_factory.mktemp("model"))

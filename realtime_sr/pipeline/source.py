@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, require_file, short_message
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv", ".wmv",
                   ".mpg", ".mpeg", ".3gp", ".ogv", ".nut", ".y4m"}
@@ -37,28 +37,17 @@ class VideoInfo:
     aux_streams: tuple = field(default=())  # (index, type, codec name) of audio/subtitle streams
 
 
-def _short(exc: BaseException) -> str:
-    msg = str(exc).strip() or type(exc).__name__
-    return msg.splitlines()[0][:200]
-
-
 def open_input(path: Path):
     """av.open() with every failure turned into one clear InputError."""
     import av
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a video file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file (0 bytes)")
+    path = require_file(path, "a video file")
     try:
         return av.open(str(path), metadata_errors="ignore")
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable video file (corrupt, truncated or not video: {_short(exc)})") from None
+        raise InputError(f"{path}: not a readable video file (corrupt, truncated or not video: {short_message(exc)})") from None
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -126,7 +115,7 @@ def iter_frames(path: Path, *, start_s: float | None = None, end_s: float | None
             except StopIteration:
                 break
             except (av.error.FFmpegError, OSError) as exc:
-                stats.truncated = _short(exc)
+                stats.truncated = short_message(exc)
                 packet = None  # flush what the decoder holds, then stop
             try:
                 frames = packet.decode() if packet is not None else vs.codec_context.decode(None)
