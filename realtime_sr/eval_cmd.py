@@ -10,10 +10,9 @@ from .errors import ModelNotFoundError
 
 
 def _methods(a) -> list[tuple[str, object]]:
-    from .models import shipped_models
+    from .models import load_model, shipped_models
     from .runtime import make_backend
     from .upscale import upscale_array
-    from .models import load_model
 
     if a.model is not None:
         names = [a.model]

@@ -99,11 +99,9 @@ class Upscaler:
 
     def __call__(self, image, *, tile: int = 256):
         """Upscale a numpy array (H, W[, C]) or a PIL image; returns the same kind."""
-        try:
-            from PIL import Image
-        except ImportError:  # pragma: no cover
-            Image = None
-        if Image is not None and isinstance(image, Image.Image):
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
             mode = image.mode
             arr = np.asarray(image if mode in ("L", "RGB", "RGBA", "LA") else image.convert("RGBA" if "A" in mode else "RGB"))
             out = upscale_array(self.model, self.backend, arr, tile=tile)
