@@ -113,7 +113,7 @@ def run_export(a) -> int:
                                       conservative=conservative, log=log)
                     if pairs is None:
                         msg = f"{model.name} {prec}: no gate set (Set14) found to measure quality"
-                        ok = passed = False
+                        passed = False
                         art.info["gate"] = {"measured": False, "forced": a.force}
                         break
                     psnr = onnx_psnr(model, art.path, pairs, precision=prec, fp32_path=fp32.path,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OutputError, UsageError
-from .sink import EncoderSpec, add_video_stream, container_options, is_disk_full, raise_write_error
+from .sink import DtsRepair, EncoderSpec, add_video_stream, container_options, raise_write_error
 
 TRIAL_PACKETS = 8
 
@@ -102,8 +102,9 @@ def _trial(path: Path, fmt: str, video_kwargs: dict, spec: EncoderSpec, input_pa
             outs = {p.index: _add_aux(out, inp.streams[p.index], p.action) for p in plans}
             frame = _black(pf, w, h) if pf in _ZERO_OK else av.VideoFrame(w, h, pf)
             frame.pts = 0
+            repair = DtsRepair(vs.time_base)
             for pkt in itertools.chain(vs.encode(frame), vs.encode(None)):
-                out.mux(pkt)
+                out.mux(repair(pkt))
             for p in plans:
                 pk = firsts[p.index]
                 if p.action == "copy":
@@ -141,16 +142,7 @@ def plan_streams(info, out_path: Path, video_kwargs: dict, spec: EncoderSpec, *,
     trial = out_path.with_name(f".{out_path.name}.trial{out_path.suffix}")
     wanted = [(i, t, c) for i, t, c in info.aux_streams if (t == "audio" and audio) or (t == "subtitle" and subtitles)]
     try:
-        for attempt in range(3):
-            # a one-frame libx265 trial into MP4 has been seen to fail once with EINVAL in a full,
-            # loaded test run and pass on the next try (cause not found): an incompatibility fails
-            # every time, so only a repeated failure refuses the output
-            try:
-                _trial(trial, fmt, video_kwargs, spec, info.path, [])
-                break
-            except (av.error.FFmpegError, ValueError, OSError) as exc:
-                if attempt == 2 or "avcodec_open2" in str(exc) or is_disk_full(exc):
-                    raise
+        _trial(trial, fmt, video_kwargs, spec, info.path, [])
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "avcodec_open2" in first:  # the encoder itself refused the settings (or has no device)

@@ -163,6 +163,34 @@ def raise_write_error(exc: BaseException, path: Path):
     raise OutputError(f"{path}: cannot write ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
 
 
+class DtsRepair:
+    """Give every encoded packet a usable decode timestamp, in place.
+
+    libx265 leaves the dts of a stream shorter than its frame-reorder delay uninitialised (a
+    two-frame clip, or the one-frame trial mux, gets values like -4.7e18 in some runs and not
+    others), and MP4 refuses such a packet ("pts/dts pair unsupported"). A dts that is missing,
+    after its pts, not after the previous one, or more than a minute before its pts is replaced by
+    the smallest value that keeps decode order: the pts for the first packet, else
+    ``min(pts, previous + 1)``. Valid timestamps from any encoder pass unchanged.
+    """
+
+    def __init__(self, time_base: Fraction) -> None:
+        self.prev: int | None = None
+        self.limit = max(1, round(60 / time_base)) if time_base else 1 << 40
+
+    def __call__(self, p):
+        if p.pts is not None:
+            dts = p.dts
+            if (dts is None or dts > p.pts or p.pts - dts > self.limit
+                    or (self.prev is not None and dts <= self.prev)):
+                dts = p.pts if self.prev is None else min(p.pts, self.prev + 1)
+                if self.prev is None or dts > self.prev:
+                    p.dts = dts
+        if p.dts is not None:
+            self.prev = p.dts
+        return p
+
+
 class SegmentWriter:
     """Encodes frames into one segment file; ``close()`` flushes, syncs and reports what it holds."""
 
@@ -178,6 +206,7 @@ class SegmentWriter:
             self.container = av.open(str(self.path), "w", format=SEGMENT_FORMAT,
                                      options=container_options(SEGMENT_FORMAT, stream_kwargs["time_base"]))
             self.stream = add_video_stream(self.container, spec, **stream_kwargs)
+            self._repair = DtsRepair(self.stream.time_base)
         except (OSError, av.error.FFmpegError) as exc:
             raise_write_error(exc, self.path)
 
@@ -197,7 +226,7 @@ class SegmentWriter:
                 d = self._durations.pop(p.pts, 0) if p.pts is not None else 0
                 if d:
                     p.duration = d
-                self.container.mux(p)
+                self.container.mux(self._repair(p))
         except (OSError, av.error.FFmpegError) as exc:
             raise_write_error(exc, self.path)
 
