@@ -107,10 +107,9 @@ def run_export(a) -> int:
         for prec in precisions:
             art = fp32
             if prec != "fp32":
-                for conservative in (False, True):
+                for strict in (False, True):
                     art = ensure_onnx(model, prec, out_dir=out, opset=a.opset, calib=a.calib,
-                                      calib_count=a.calib_count, rebuild=a.rebuild or conservative,
-                                      conservative=conservative, log=log)
+                                      calib_count=a.calib_count, rebuild=a.rebuild, strict=strict, log=log)
                     if pairs is None:
                         msg = f"{model.name} {prec}: no gate set (Set14) found to measure quality"
                         passed = False
@@ -125,9 +124,11 @@ def run_export(a) -> int:
                                         "fp32_psnr": round(res.fp32_psnr, 4), "drop_db": round(res.drop, 4),
                                         "tolerance_db": res.tolerance, "passed": res.passed,
                                         "forced": a.force and not res.passed}
-                    if passed or art.info.get("conservative"):
+                    if passed or art.info.get("strict"):
                         break
-                    print(f"{msg}; retrying with the first and last layers kept in fp32")
+                    print(f"{msg}; retrying strict ("
+                          + ("more of the most sensitive layers in float" if prec == "int8"
+                             else "first and last layers in fp32") + ")")
                 if not (passed or a.force):
                     print(f"{msg}: refused (use --force to keep it)")
                     for f in (art.path, art.sidecar):

@@ -145,8 +145,10 @@ def test_int8_qdq_placement(exported):
     assert len(first) == 2, "the first Conv and the bicubic skip read the float image (not quantized)"
     for c in first:
         assert c.input[1] in inits and inits[c.input[1]].data_type == onnx.TensorProto.FLOAT
+    sensitive = set(arts["int8"].info["sensitive_float_convs"])  # the fallback's choice (own test below)
     for c in convs:
-        if c in first:
+        if c in first or c.name in sensitive:
+            assert c.input[1] in inits and inits[c.input[1]].data_type == onnx.TensorProto.FLOAT
             continue
         act, w = producers.get(c.input[0]), producers.get(c.input[1])
         assert act is not None and act.op_type == "DequantizeLinear", f"{c.name}: activation not Q/DQ"
@@ -167,6 +169,31 @@ def test_int8_qdq_placement(exported):
     x = np.random.default_rng(2).random((1, 1, 32, 24), dtype=np.float32)
     out, ref = OrtBackend(arts["int8"].path)(x), OrtBackend(arts["fp32"].path)(x)
     assert 0 < np.abs(out - ref).max() < 0.1
+
+
+def test_int8_sensitivity_fallback(exported, tmp_path, tmp_path_factory):
+    """Below the fidelity target the most sensitive Convs (ranked on probe frames) go back to float, in order."""
+    from realtime_sr.export.quantize import to_int8
+
+    model, arts = exported
+    frames = calibration_frames([calib_folder(tmp_path_factory)], scale=2, count=4, size=32)
+    probe = calibration_frames([calib_folder(tmp_path_factory)], scale=2, count=4, size=32, seed=1)
+    src = arts["fp32"].path
+    plain = to_int8(src, tmp_path / "plain.onnx", frames, probe=probe, target_db=0.0)
+    assert plain["sensitive_float_convs"] == [] and "sensitivity_db" not in plain
+    assert plain["fidelity_db"] == plain["fidelity_all_int8_db"]
+    none = to_int8(src, tmp_path / "none.onnx", frames, target_db=None)
+    assert none["float_convs"] == plain["float_convs"] and "fidelity_db" not in none
+    best = to_int8(src, tmp_path / "best.onnx", frames, probe=probe, target_db=1e9, max_float=2)
+    ranking = list(best["sensitivity_db"])  # most helpful first
+    assert len(ranking) == plain["quantized_convs"]
+    assert best["sensitive_float_convs"] == ranking[:2]
+    assert best["quantized_convs"] == plain["quantized_convs"] - 2
+    assert best["fidelity_db"] > plain["fidelity_db"]
+    g = _graph(tmp_path / "best.onnx")
+    inits = {t.name: t for t in g.initializer}
+    for c in (n for n in g.node if n.name in ranking[:2]):
+        assert inits[c.input[1]].data_type == onnx.TensorProto.FLOAT  # float weights, no Q/DQ
 
 
 def test_cache_reuse_and_key(exported, tmp_path_factory):

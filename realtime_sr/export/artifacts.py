@@ -84,12 +84,14 @@ def calibration_dirs(model, calib=None) -> list[Path]:
     return found
 
 
-def calibration_for(model, calib=None, *, count: int = 32, size: int = 96) -> tuple[list[np.ndarray], str]:
-    """(frames, description of their source)."""
+def calibration_for(model, calib=None, *, count: int = 32, size: int = 96,
+                    seed: int = 0) -> tuple[list[np.ndarray], str]:
+    """(frames, description of their source); another ``seed`` gives other crops (probe frames)."""
     from .quantize import calibration_frames, frames_from_images
 
     if _is_frames(calib):
-        return frames_from_images(calib, size=size, count=count), f"{len(calib)} frames supplied by the caller"
+        return (frames_from_images(calib, size=size, count=count, seed=seed),
+                f"{len(calib)} frames supplied by the caller")
     dirs = calibration_dirs(model, calib)
     if not dirs and SAMPLE.is_file():
         from ..imageops import read_image, resize_bicubic
@@ -97,20 +99,24 @@ def calibration_for(model, calib=None, *, count: int = 32, size: int = 96) -> tu
         img = read_image(SAMPLE)[..., :3]
         s = model.scale  # the sample is an HR image: calibrate on its LR version, like training
         lr = resize_bicubic(img, (img.shape[1] // s, img.shape[0] // s))
-        return (frames_from_images([lr], size=min(size, *lr.shape[:2]), count=count),
+        return (frames_from_images([lr], size=min(size, *lr.shape[:2]), count=count, seed=seed),
                 f"the packaged sample image {SAMPLE.name} only (no training images found; --calib DIR is better)")
     if not dirs:
         raise UsageError(
             "fp16/int8 export needs calibration images (natural photos, not a test set) and none were found: "
             "pass --calib DIR, or set REALTIME_SR_CALIB=DIR, or use --precision fp32")
-    frames = calibration_frames(dirs, scale=model.scale, count=count, size=size)
+    frames = calibration_frames(dirs, scale=model.scale, count=count, size=size, seed=seed)
     return frames, "training images: " + ", ".join(str(d) for d in dirs)
 
 
 def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = None, opset: int = OPSET,
-                calib=None, calib_count: int = 32, rebuild: bool = False, conservative: bool = False,
+                calib=None, calib_count: int = 32, rebuild: bool = False, strict: bool | None = None,
                 log: Callable[[str], None] = lambda m: None) -> Artifact:
-    """The ONNX file for ``model`` at ``precision``: from the cache if its sidecar matches, else made now."""
+    """The ONNX file for ``model`` at ``precision``: from the cache if its sidecar matches, else made now.
+
+    ``strict`` (see :func:`~realtime_sr.export.quantize.convert`): None takes a cached file made
+    either way (what ``export`` left after its gate) and makes a non-strict one when none is cached.
+    """
     from .quantize import PRECISIONS, convert
 
     if precision not in PRECISIONS:
@@ -120,7 +126,8 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
     wsha = cache.sha256_file(model.path)
     path = out_dir / cache.onnx_name(model.name, wsha, precision, opset)
     side = None if rebuild else _read_sidecar(path)
-    if side and side.get("weights_sha256") == wsha and side.get("export_version") == cache.EXPORT_VERSION:
+    if (side and side.get("weights_sha256") == wsha and side.get("export_version") == cache.EXPORT_VERSION
+            and (strict is None or precision == "fp32" or bool(side.get("strict")) == strict)):
         return Artifact(path, precision, side)
 
     _need_export_tools()
@@ -139,10 +146,14 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
     else:
         fp32 = ensure_onnx(model, "fp32", out_dir=out_dir, opset=opset, log=log)
         frames, source = calibration_for(model, calib, count=calib_count)
-        log(f"converting {model.name} to {precision}{' (conservative: first/last layers in fp32)' if conservative else ''}"
+        probe = calibration_for(model, calib, count=calib_count, seed=1)[0] if precision == "int8" else None
+        log(f"converting {model.name} to {precision}{' (strict)' if strict else ''}"
             f" ({len(frames)} calibration frames from {source}) ...")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent exports do not collide
-        info = convert(fp32.path, tmp, precision, frames, conservative=conservative)
+        info = convert(fp32.path, tmp, precision, frames, probe=probe, strict=bool(strict))
+        if info.get("sensitive_float_convs"):
+            log(f"{model.name} int8: kept {', '.join(info['sensitive_float_convs'])} in float (output "
+                f"{info['fidelity_all_int8_db']:.1f} -> {info['fidelity_db']:.1f} dB vs fp32 on probe frames)")
         if precision == "fp16":  # onnxruntime-CPU runs fp16 files in fp32: measure the emulation (see gate.py)
             from .quantize import fp16_emulation
 

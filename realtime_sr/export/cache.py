@@ -21,7 +21,7 @@ import os
 import re
 from pathlib import Path
 
-EXPORT_VERSION = 2  # 2: the bicubic skip exports as Pad + Conv + DepthToSpace, not Resize
+EXPORT_VERSION = 3  # 2: the bicubic skip exports as Pad + Conv + DepthToSpace, not Resize; 3: int8 sensitivity fallback
 
 
 def cache_dir() -> Path:

@@ -14,6 +14,13 @@ the precision a network runs in is the precision its ONNX file says:
   calibrated by min/max on real frames from the *training* images. Only Conv is quantized; the
   first Conv stays float so the input image (and the bicubic skip Resize that shares it) keeps
   full precision: int8 steps of max/127 on Y/255 would be coarser than the 8-bit input itself.
+  **Sensitivity fallback**: the int8 graph's output is compared with the fp32 graph's on *probe*
+  frames (other crops of the training images). Below :data:`INT8_TARGET_DB` (PSNR of int8 vs
+  fp32 output), each quantized Conv is ranked by how much keeping it alone in float would help,
+  and the most sensitive ones are kept in float, one at a time, until the target is met (at most
+  :data:`MAX_FLOAT_CONVS`). A narrow bottleneck layer after ReLU (whose outputs use only half of
+  the symmetric int8 range) is the usual culprit. The export gate on Set14 still judges the
+  result; ``strict`` raises the target to :data:`INT8_STRICT_DB` for its retry.
 
 Calibration frames are LR crops made exactly as training makes them (PIL bicubic downscale of
 an HR crop, Y of BT.601 studio range / 255). Test sets are refused as calibration data.
@@ -30,6 +37,9 @@ import numpy as np
 from ..errors import UsageError
 
 FP16_LIMIT = 16384.0
+INT8_TARGET_DB = 48.0  # int8 output vs fp32 output, PSNR on probe frames (peak 1.0)
+INT8_STRICT_DB = 51.0
+MAX_FLOAT_CONVS = 4
 TEST_SETS = {"set5", "set14", "bsd100", "b100", "urban100", "manga109", "div2k_valid", "div2k-valid"}
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -219,8 +229,14 @@ class _Reader:
 
 
 def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
-            exclude: Sequence[str] | None = None, method: str = "minmax") -> dict:
-    """Write a Q/DQ int8 copy of ``src``: symmetric activations, symmetric per-channel weights."""
+            exclude: Sequence[str] | None = None, method: str = "minmax",
+            probe: Sequence[np.ndarray] | None = None, target_db: float | None = INT8_TARGET_DB,
+            max_float: int = MAX_FLOAT_CONVS) -> dict:
+    """Write a Q/DQ int8 copy of ``src``: symmetric activations, symmetric per-channel weights.
+
+    With ``probe`` frames and a ``target_db``, the sensitivity fallback of the module docstring
+    keeps the fewest most sensitive Convs in float that bring the output within ``target_db``.
+    """
     import onnx
     from onnxruntime.quantization import CalibrationMethod
 
@@ -230,22 +246,69 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
     # and the bicubic skip, which must stay exact; ``exclude`` adds to them
     image = {m.graph.input[0].name}
     image |= {o for n in m.graph.node if n.op_type == "Pad" and n.input[0] in image for o in n.output}
-    exclude = sorted({n.name for n in m.graph.node if n.op_type == "Conv" and image & set(n.input)}
-                     | set(exclude or ()))
+    base = sorted({n.name for n in m.graph.node if n.op_type == "Conv" and image & set(n.input)}
+                  | set(exclude or ()))
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
-    import logging
+    name = m.graph.input[0].name
+    del m
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # quantize_static logs a pre-processing hint on the root logger
-    try:
-        _quantize(str(src), str(dst), _Reader(m.graph.input[0].name, frames), exclude, methods[method])
-    finally:
-        root.setLevel(level)
-    return {"precision": "int8", "format": "QDQ", "activations": "int8 symmetric",
-            "weights": "int8 symmetric per-channel", "calibration": method, "frames": len(frames),
-            "quantized_convs": len(convs) - len(exclude), "float_convs": list(exclude)}
+    def quantize(out: Path, excluded) -> None:
+        import logging
+
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # quantize_static logs a pre-processing hint on the root logger
+        try:
+            _quantize(str(src), str(out), _Reader(name, frames), excluded, methods[method])
+        finally:
+            root.setLevel(level)
+
+    quantize(Path(dst), base)
+    info = {"precision": "int8", "format": "QDQ", "activations": "int8 symmetric",
+            "weights": "int8 symmetric per-channel", "calibration": method, "frames": len(frames)}
+    extra: list[str] = []
+    if probe and target_db is not None:
+        import tempfile
+
+        fid = output_fidelity(src, dst, probe)
+        info.update(target_db=target_db, probe_frames=len(probe), fidelity_all_int8_db=round(fid, 3))
+        if fid < target_db:
+            candidates = [c for c in convs if c not in base]
+            with tempfile.TemporaryDirectory() as td:
+                trial = Path(td) / "trial.onnx"
+                gain = {}
+                for c in candidates:  # one pass: rank by the fidelity with only ``c`` kept float
+                    quantize(trial, base + [c])
+                    gain[c] = output_fidelity(src, trial, probe)
+            info["sensitivity_db"] = {c: round(v, 3) for c, v in sorted(gain.items(), key=lambda kv: -kv[1])}
+            for c in sorted(candidates, key=lambda c: -gain[c])[:max_float]:
+                extra.append(c)
+                quantize(Path(dst), base + extra)
+                fid = output_fidelity(src, dst, probe)
+                if fid >= target_db:
+                    break
+        info["fidelity_db"] = round(fid, 3)
+    floats = sorted(set(base) | set(extra))
+    info.update(quantized_convs=len(convs) - len(floats), float_convs=floats, sensitive_float_convs=extra)
+    return info
+
+
+def output_fidelity(ref_src: str | Path, src: str | Path, probe: Sequence[np.ndarray]) -> float:
+    """PSNR (dB, peak 1.0) of ``src``'s output against ``ref_src``'s over the ``probe`` frames."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sessions = [ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]) for p in (ref_src, src)]
+    inp = sessions[0].get_inputs()[0].name
+    se, n = 0.0, 0
+    for x in probe:
+        a, b = (s.run(None, {inp: x})[0] for s in sessions)
+        se += float(np.sum((a.astype(np.float64) - b) ** 2))
+        n += a.size
+    mse = se / max(n, 1)
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
 def _quantize(src: str, dst: str, reader, exclude, method) -> None:
@@ -262,7 +325,7 @@ def _quantize(src: str, dst: str, reader, exclude, method) -> None:
 
 
 def edge_nodes(src: str | Path) -> list[str]:
-    """The first and last Conv and the node producing the output: what a conservative conversion keeps in float."""
+    """The first and last Conv and the node producing the output: what a strict fp16 conversion keeps in float32."""
     import onnx
 
     g = onnx.load(str(src)).graph
@@ -272,22 +335,19 @@ def edge_nodes(src: str | Path) -> list[str]:
 
 
 def convert(src: str | Path, dst: str | Path, precision: str, frames: Sequence[np.ndarray] | None, *,
-            conservative: bool = False) -> dict:
+            probe: Sequence[np.ndarray] | None = None, strict: bool = False) -> dict:
     """fp32 -> ``precision`` (fp16 or int8); both need calibration frames (fp16 for its overflow scan).
 
-    ``conservative``: also keep the first and last Conv (and the output node) in float32, the
-    usual remedy when a gate fails; the export command retries with it before refusing.
+    ``strict``, the export command's retry when a gate fails: fp16 also keeps the first and last
+    Conv (and the output node) in float32; int8 raises the fidelity target of the sensitivity
+    fallback from :data:`INT8_TARGET_DB` to :data:`INT8_STRICT_DB` (``probe`` frames needed).
     """
     if precision not in ("fp16", "int8"):
         raise UsageError(f"can convert to fp16 or int8, not {precision!r}")
     if not frames:
         raise UsageError(f"{precision} export needs calibration frames")
-    keep = edge_nodes(src) if conservative else []
     if precision == "fp16":
-        info = to_fp16(src, dst, frames, keep_fp32=keep)
+        info = to_fp16(src, dst, frames, keep_fp32=edge_nodes(src) if strict else [])
     else:
-        import onnx
-
-        convs = {n.name for n in onnx.load(str(src)).graph.node if n.op_type == "Conv"}
-        info = to_int8(src, dst, frames, exclude=[k for k in keep if k in convs] if conservative else None)
-    return {**info, "conservative": conservative}
+        info = to_int8(src, dst, frames, probe=probe, target_db=INT8_STRICT_DB if strict else INT8_TARGET_DB)
+    return {**info, "strict": strict}
