@@ -16,7 +16,8 @@ def add_parser(sub, add_model_flags) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time the coarse and fine networks per frame (backend, precision, percentiles)")
     add_model_flags(p)
     p.add_argument("--networks", default="coarse,fine",
-                   help="which shipped networks to time (comma-separated; default coarse,fine); --model times one")
+                   help="what to time, comma-separated from coarse, fine, routed (the coarse network plus the "
+                        "fine one on --fine-fraction of the tiles), gan; default coarse,fine; --model times one")
     p.add_argument("--frame", default="640x360", help="LR frame size WxH fed to each network (default 640x360)")
     p.add_argument("--tiles", metavar="KxT", help="time a batch of K tiles of T x T LR pixels instead of a frame "
                    "(the fine network's pipeline shape; TensorRT builds a static engine for it), e.g. 16x112")
@@ -29,7 +30,7 @@ def add_parser(sub, add_model_flags) -> argparse.ArgumentParser:
 
 
 FIELDS = ("network", "model", "backend", "precision", "frame", "scale", "runs", "p50_ms", "p90_ms", "mean_ms",
-          "min_ms", "fps")
+          "min_ms", "fps", "fine_tiles")
 
 
 def parse_frame(text: str) -> tuple[int, int]:
@@ -77,6 +78,40 @@ def bench_model(model, *, network: str, backend: str, device: str, precision: st
             "frame": f"{n}x{w}x{h}" if tiles else f"{w}x{h}", "scale": model.scale, **stats}
 
 
+def natural_frame(w: int, h: int, channels: int = 1):
+    """(1, C, h, w) float32 from the packaged sample photo at its own scale (mirrored to cover the frame).
+
+    Routing depends on the content (noise would make every tile look detailed), so it is timed on
+    a real photo; the networks alone are timed on noise, their speed does not depend on it.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from .colour import rgb_to_y
+    from .export.artifacts import SAMPLE
+
+    rgb = np.asarray(Image.open(SAMPLE).convert("RGB"), dtype=np.float32) / 255.0
+    ry, rx = -(-h // rgb.shape[0]), -(-w // rgb.shape[1])  # copies needed down and across
+    rows = [np.concatenate([rgb[::1 - 2 * (i % 2), ::1 - 2 * (j % 2)] for j in range(rx)], axis=1) for i in range(ry)]
+    rgb = np.concatenate(rows, axis=0)[:h, :w]
+    x = (rgb_to_y(rgb) / 255.0)[None] if channels == 1 else rgb.transpose(2, 0, 1)
+    return np.ascontiguousarray(x[None], dtype=np.float32)
+
+
+def bench_routed(*, scale: int | None, model_arg=None, backend: str, device: str, precision: str, frame=(640, 360),
+                 runs: int = 10, warmup: int = 2, fine_fraction: float = 0.25, log=None) -> dict:
+    """Time coarse + routed fine on a natural frame; the row also says how many tiles went to fine."""
+    from . import routing
+
+    model, be = routing.load(model_arg, scale=scale, mode="routed", backend=backend, device=device,
+                             precision=precision, options=routing.RouteOptions(fraction=fine_fraction), log=log)
+    x = natural_frame(*frame, channels=model.in_channels)
+    stats = time_backend(be, x, runs=runs, warmup=warmup)
+    return {"network": "routed", "model": model.name, "backend": be.name, "precision": precision,
+            "frame": f"{frame[0]}x{frame[1]}", "scale": model.scale,
+            "fine_tiles": f"{be.last.get('fine', 0)}/{be.last.get('tiles', 0)}", **stats}
+
+
 def format_table(rows: list[dict]) -> str:
     mw = max([len("model")] + [len(r["model"]) for r in rows])
     bw = max([len("backend")] + [len(r["backend"]) for r in rows])
@@ -85,6 +120,8 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"{r['network']:8s} {r['model']:{mw}s} {r['backend']:{bw}s} {r['frame']:9s} "
                      f"{r['p50_ms']:9.1f} {r['p90_ms']:9.1f} {r['fps']:7.2f}")
+    lines += [f"{r['model']}: the fine network ran on {r['fine_tiles']} tiles of the frame"
+              for r in rows if r.get("fine_tiles")]
     return "\n".join(lines)
 
 
@@ -103,6 +140,7 @@ def write_csv(path, rows: list[dict]) -> None:
 
 
 def run_bench(a) -> int:
+    from .errors import UsageError
     from .models import load_model
 
     frame = parse_frame(a.frame)
@@ -114,6 +152,13 @@ def run_bench(a) -> int:
     targets = [(a.model, None)] if a.model else [(None, n.strip()) for n in a.networks.split(",") if n.strip()]
     rows = []
     for model_arg, net in targets:
+        if net == "routed" or (model_arg and a.mode == "routed"):
+            if tiles:
+                raise UsageError("--tiles times one network; routing makes its own tiles (drop --tiles)")
+            rows.append(bench_routed(scale=a.scale, model_arg=model_arg, backend=a.backend, device=a.device,
+                                     precision=a.precision, frame=frame, runs=a.runs, warmup=a.warmup,
+                                     fine_fraction=a.fine_fraction, log=log))
+            continue
         model = load_model(model_arg, scale=a.scale if model_arg is None else None, mode=net or a.mode)
         rows.append(bench_model(model, network=net or model.meta.get("stage", "model"), backend=a.backend,
                                 device=a.device, precision=a.precision, frame=frame, tiles=tiles, runs=a.runs,

@@ -14,13 +14,16 @@ from . import __version__
 from .errors import RealtimeSRError
 
 
-def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "gan")) -> None:
+def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "routed", "gan")) -> None:
     p.add_argument("--scale", type=int, choices=(2, 4),
                    help="upscaling factor (default: the model's own, else 2)")
     p.add_argument("--model", help="shipped model name (e.g. fine-x4) or a .safetensors path; "
-                   "default: the shipped model for --mode and --scale")
+                   "default: the shipped model for --mode and --scale (routed: the fine model)")
     p.add_argument("--mode", choices=modes, default="fine",
-                   help="which shipped network: coarse (fast), fine (sharper), gan (perceptual); default fine")
+                   help="coarse (fast), fine (sharper), routed (coarse everywhere, fine on the tiles "
+                        "with most detail), gan (perceptual); default fine")
+    p.add_argument("--fine-fraction", type=float, default=0.25, metavar="F",
+                   help="routed: share of tiles given to the fine network (default 0.25)")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "tensorrt"),
                    help="inference backend (default auto: the fastest installed)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
@@ -108,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="PSNR/SSIM on Y of bicubic and models over a folder of HR images")
     p.add_argument("folder", help="folder of HR images (e.g. Set5)")
-    _add_model_flags(p, modes=("coarse", "fine", "gan", "all"))
+    _add_model_flags(p, modes=("coarse", "fine", "routed", "gan", "all"))
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_eval)
 

@@ -10,22 +10,25 @@ from .errors import ModelNotFoundError
 
 
 def _methods(a) -> list[tuple[str, object]]:
-    from .models import load_model, shipped_models
-    from .runtime import make_backend
+    from . import routing
+    from .models import shipped_models
     from .upscale import upscale_array
 
+    opts = routing.RouteOptions(fraction=a.fine_fraction)
     if a.model is not None:
-        names = [a.model]
+        runs = [(a.model, "routed" if a.mode == "routed" else "fine")]
     elif a.mode == "all":
-        names = [n for n in (f"coarse-x{a.scale}", f"fine-x{a.scale}", f"gan-x{a.scale}") if n in shipped_models()]
-        if not names:
+        runs = [(n, m) for n, m in ((f"coarse-x{a.scale}", "coarse"), (f"fine-x{a.scale}", "fine"),
+                                    (f"fine-x{a.scale}", "routed"), (f"gan-x{a.scale}", "gan"))
+                if n in shipped_models() and (m != "routed" or f"coarse-x{a.scale}" in shipped_models())]
+        if not runs:
             raise ModelNotFoundError(f"no shipped x{a.scale} models")
     else:
-        names = [f"{a.mode}-x{a.scale}"]
+        runs = [(None, a.mode)]
     out = []
-    for name in names:
-        model = load_model(name, scale=a.scale)
-        backend = make_backend(model, backend=a.backend, device=a.device, precision=a.precision)
+    for name, mode in runs:
+        model, backend = routing.load(name, scale=a.scale, mode=mode, backend=a.backend, device=a.device,
+                                      precision=a.precision, options=opts)
         label = f"{model.name} [{backend.name}]"
         out.append((label, lambda lr, m=model, b=backend: upscale_array(m, b, lr, tile=512)))
     return out

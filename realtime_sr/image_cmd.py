@@ -46,8 +46,8 @@ def run_image(a) -> int:
     if a.tile < 16:
         raise UsageError("--tile must be at least 16")
     first = read_image(pairs[0][0]) if len(pairs) == 1 else None  # fail fast, before loading a model
-    up = Upscaler.load(a.model, scale=a.scale, mode=a.mode,
-                       backend=a.backend, device=a.device, precision=a.precision)
+    up = Upscaler.load(a.model, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
+                       precision=a.precision, fine_fraction=a.fine_fraction)
     print(f"model {up.model.name} (x{up.scale}), backend {up.backend.name}", file=sys.stderr)
     if src.is_dir():
         dst.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,12 @@ from .imageops import resize_bicubic
 
 
 def run_tiled(backend, x: np.ndarray, scale: int, *, tile: int = 256, context: int = 24) -> np.ndarray:
-    """Run ``backend`` on (C, H, W) float32 in tiles of ``tile`` LR pixels; returns (C, sH, sW)."""
+    """Run ``backend`` on (C, H, W) float32 in tiles of ``tile`` LR pixels; returns (C, sH, sW).
+
+    A backend with ``whole_frame = True`` (routing, which tiles the frame itself) gets it whole.
+    """
     c, h, w = x.shape
-    if h <= tile + 2 * context and w <= tile + 2 * context:
+    if getattr(backend, "whole_frame", False) or (h <= tile + 2 * context and w <= tile + 2 * context):
         return backend(x[None])[0]
     out = np.empty((c, h * scale, w * scale), dtype=np.float32)
     for y0 in range(0, h, tile):
@@ -86,12 +89,13 @@ class Upscaler:
 
     @classmethod
     def load(cls, model=None, *, scale: int | None = None, mode: str = "fine",
-             backend: str = "auto", device: str = "auto", precision: str = "fp32") -> "Upscaler":
-        from .models import load_model
-        from .runtime import make_backend
+             backend: str = "auto", device: str = "auto", precision: str = "fp32",
+             fine_fraction: float = 0.25) -> "Upscaler":
+        """``mode``: coarse, fine, routed (coarse + fine on ``fine_fraction`` of the tiles) or gan."""
+        from . import routing
 
-        m = load_model(model, scale=scale, mode=mode)
-        return cls(m, make_backend(m, backend=backend, device=device, precision=precision))
+        return cls(*routing.load(model, scale=scale, mode=mode, backend=backend, device=device,
+                                 precision=precision, options=routing.RouteOptions(fraction=fine_fraction)))
 
     @property
     def scale(self) -> int:

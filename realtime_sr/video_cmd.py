@@ -47,7 +47,8 @@ def _job(a, src: Path, dst: Path):
     from .pipeline.runner import VideoJob
     from .pipeline.sink import EncoderSpec
 
-    return VideoJob(input=src, output=dst, model=a.model, scale=a.scale, mode=a.mode, backend=a.backend,
+    return VideoJob(input=src, output=dst, model=a.model, scale=a.scale, mode=a.mode,
+                    fine_fraction=a.fine_fraction, backend=a.backend,
                     device=a.device, precision=a.precision,
                     encoder=EncoderSpec(codec=a.codec, crf=a.crf, preset=a.preset, bitrate=a.bitrate,
                                         pix_fmt=a.pix_fmt),

@@ -36,6 +36,7 @@ class VideoJob:
     model: str | None = None
     scale: int | None = 2
     mode: str = "fine"
+    fine_fraction: float = 0.25  # --mode routed
     backend: str = "auto"
     device: str = "cpu"
     precision: str = "fp32"
@@ -98,7 +99,14 @@ def run_video(job: VideoJob, *, log=None) -> Result:
     check_paths(job)
     info = probe(job.input)
     sink.check_encoder(job.encoder)
-    model = load_model(job.model, scale=job.scale, mode=job.mode)
+    if job.mode == "routed":
+        from ..routing import RoutedModel, RouteOptions
+
+        fine = load_model(job.model, scale=job.scale, mode="fine")
+        model = RoutedModel(load_model(None, scale=fine.scale, mode="coarse"), fine)
+        RouteOptions(fraction=job.fine_fraction).check()
+    else:
+        model = load_model(job.model, scale=job.scale, mode=job.mode)
     s = model.scale
     end_s = job.start + job.duration if job.duration is not None and job.start is not None else \
         (info.start_s + job.duration if job.duration is not None else None)
@@ -127,13 +135,23 @@ def run_video(job: VideoJob, *, log=None) -> Result:
                              subtitles=job.subtitles, log=log)
 
     # the backend last: building one may export or compile a network, so every cheap check comes first
-    backend = stages.TimedBackend(make_backend(model, backend=job.backend, device=job.device,
-                                               precision=job.precision))
+    if job.mode == "routed":
+        from ..routing import RoutedBackend, RouteOptions
+
+        opts = RouteOptions(fraction=job.fine_fraction)
+        net = RoutedBackend(make_backend(model.coarse, backend=job.backend, device=job.device, precision=job.precision),
+                            make_backend(model.fine, backend=job.backend, device=job.device, precision=job.precision,
+                                         tile_batch=(opts.batch, opts.patch), log=None),
+                            s, opts)
+    else:
+        net = make_backend(model, backend=job.backend, device=job.device, precision=job.precision)
+    backend = stages.TimedBackend(net)
     seg_frames = max(1, round(job.segment_seconds * float(rate))) if rate else 250
     work = WorkDir(Path(job.output))
     key = dict(input_key(info.path), model=str(model.path), model_bytes=model.path.stat().st_size, scale=s,
                encoder=job.encoder.__dict__, pix_fmt=out_fmt, tile=job.tile, start=job.start, end=end_s,
-               segment_frames=seg_frames, t0=t0)
+               segment_frames=seg_frames, t0=t0, mode=job.mode,
+               routing=dict(model.meta, fraction=job.fine_fraction) if job.mode == "routed" else None)
     work.begin(key, resume=job.resume, log=log)
     done = work.segments
     after_pts = (max(x["last_pts"] for x in done) + t0) if done else None
@@ -264,6 +282,9 @@ def run_video(job: VideoJob, *, log=None) -> Result:
         f"({fps:.2f} fps), {res.bytes / 1e6:.1f} MB")
     log(f"pipeline efficiency {res.efficiency:.2f} (model {backend.seconds:.1f} s of {pipeline_s:.1f} s wall; "
         f"decode {times['decode']:.1f} s, encode {times['encode']:.1f} s; model {model.name}, {_bname(backend)})")
+    if getattr(net, "total_tiles", 0):
+        log(f"routing: the fine network ran on {net.fine_tiles} of {net.total_tiles} tiles "
+            f"({100 * net.fine_tiles / net.total_tiles:.1f}%)")
     if not stats.truncated and job.start is None and job.duration is None and info.frames \
             and total + stats.damaged_packets < info.frames:
         stats.truncated = f"{total} of the {info.frames} frames its index lists"

@@ -55,6 +55,7 @@ class TimedBackend:
         self.backend = backend
         self.seconds = 0.0
         self.calls = 0
+        self.whole_frame = getattr(backend, "whole_frame", False)
 
     def __call__(self, x):
         t = time.perf_counter()

@@ -1,0 +1,201 @@
+"""Coarse/fine routing: selection by the error estimate, static tile batches, seamless blend, CLI use."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from realtime_sr.routing import RoutedBackend, RouteOptions, feather_mask
+from realtime_sr.runtime.torch_backend import TorchBackend
+
+from helpers import natural_image, tiny_model, write_image_folder
+from video_helpers import make_clip, run_cli, video_facts
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory):
+    from realtime_sr.models import load_model
+
+    d = tmp_path_factory.mktemp("routing-models")
+    # the shipped coarse network: a trained one adds (almost) nothing to bicubic on flat areas,
+    # which is what the error estimate relies on; the fine one is a small random network
+    coarse = load_model("coarse-x2")
+    fine = load_model(tiny_model(d / "fine.safetensors", arch="srgan_generator", seed=1))
+    return coarse, fine
+
+
+class Recorder:
+    """A backend that remembers the input shapes it was called with."""
+
+    def __init__(self, be) -> None:
+        self.be, self.name, self.shapes = be, be.name, []
+
+    def __call__(self, x):
+        self.shapes.append(tuple(x.shape))
+        return self.be(x)
+
+
+def routed(nets, **opts):
+    coarse, fine = nets
+    fine_be = Recorder(TorchBackend(fine.net))
+    return RoutedBackend(TorchBackend(coarse.net), fine_be, 2, RouteOptions(**opts)), fine_be
+
+
+def half_textured(h=96, w=128):
+    """Y/255 frame: a flat grey left half, a natural photo's texture on the right half."""
+    from realtime_sr.colour import rgb_to_y
+
+    img = natural_image("astronaut", (w, h)).astype(np.float32) / 255.0
+    y = rgb_to_y(img) / 255.0
+    y[:, : w // 2] = 0.5
+    return np.ascontiguousarray(y[None, None], dtype=np.float32)
+
+
+def test_fraction_zero_is_the_coarse_network(nets):
+    be, fine = routed(nets, fraction=0.0)
+    x = half_textured()
+    assert np.array_equal(be(x), TorchBackend(nets[0].net)(x))
+    assert fine.shapes == []
+
+
+def test_fraction_one_with_enough_context_is_the_fine_network(nets):
+    be, _ = routed(nets, fraction=1.0, min_score=0.0, tile=16, context=16)
+    x = half_textured()
+    out, ref = be(x), TorchBackend(nets[1].net)(x)
+    assert np.abs(out - ref).max() < 1e-4  # every tile fine; cores agree where they meet: no seams
+
+
+def test_tiles_with_detail_go_to_fine_flat_ones_never(nets):
+    be, fine = routed(nets, fraction=0.5, tile=16, context=8)
+    x = half_textured(96, 128)
+    out = be(x)
+    coarse = TorchBackend(nets[0].net)(x)
+    tiles = math.ceil(96 / 16) * math.ceil(128 / 16)
+    assert be.last["tiles"] == tiles and 0 < be.last["fine"] <= tiles // 2
+    changed = np.abs(out - coarse)[0, 0] > 1e-6
+    assert changed[:, 128:].any()  # the textured right half (HR columns 128..255) got fine detail
+    # the flat left half did not, except its last tile column, whose coarse output sees the texture's edge
+    assert not changed[:, : 128 - 32].any()
+    assert all(s[1:] == (1, 32, 32) and s[0] <= 16 for s in fine.shapes)  # one static patch shape
+
+
+def test_flat_frame_sends_nothing_to_fine(nets):
+    be, fine = routed(nets, fraction=1.0, tile=16, context=8)
+    be(np.full((1, 1, 64, 64), 0.4, dtype=np.float32))
+    assert fine.shapes == [] and be.last["fine"] == 0
+
+
+def test_batches_are_bounded_and_same_shaped(nets):
+    be, fine = routed(nets, fraction=1.0, min_score=0.0, tile=16, context=4, batch=5)
+    be(half_textured(80, 112))  # 5 x 7 = 35 tiles; the last row/column are full tiles here
+    assert [s[0] for s in fine.shapes] == [5] * 7
+    assert {s[2:] for s in fine.shapes} == {(24, 24)}
+
+
+def test_frame_smaller_than_a_patch_runs_fine_whole(nets):
+    be, fine = routed(nets, fraction=0.25, tile=32, context=8)
+    x = half_textured(40, 40)
+    assert np.allclose(be(x), TorchBackend(nets[1].net)(x))
+    assert fine.shapes == [(1, 1, 40, 40)]
+
+
+def test_blend_has_no_seam_at_the_selection_border(nets):
+    """Across the border between fine and coarse the step per pixel stays small: a ramp, not a cut."""
+    be, _ = routed(nets, fraction=0.5, tile=16, context=8, feather=6)
+    x = half_textured(96, 128)
+    out = be(x)[0, 0]
+    coarse = TorchBackend(nets[0].net)(x)[0, 0]
+    fine = TorchBackend(nets[1].net)(x)[0, 0]
+    gap = fine - coarse
+    assert np.abs(gap).max() > 0.05  # the two networks differ visibly: a cut would show
+    ok = np.abs(gap) > 0.02  # where they differ, out = coarse + alpha * (fine - coarse) gives alpha
+    alpha = np.where(ok, (out - coarse) / np.where(ok, gap, 1), np.nan)
+    assert np.nanmin(alpha) > -0.01 and np.nanmax(alpha) < 1.01
+    assert np.nanmax(alpha) > 0.99 and np.nanmin(alpha) < 0.01  # both fine and coarse areas exist
+    k = 2 * 6 + 1
+    for axis in (0, 1):  # alpha changes by at most one box step (1/k) per pixel: a ramp, never a cut
+        assert np.nanmax(np.abs(np.diff(alpha, axis=axis))) < 1.0 / k + 0.01
+
+
+def test_feather_mask():
+    m = torch.zeros(1, 1, 40, 60)
+    m[..., 10:30, 20:60] = 1.0  # touches the right edge of the frame
+    a = feather_mask(m, 3)[0, 0]
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    assert torch.all(a[m[0, 0] == 0] == 0)  # the ramp lies inside the mask
+    assert torch.all(a[16:24, 30:60] == 1)  # deep inside, and up to the frame edge: no ramp there
+    row = a[20, 18:30]
+    assert torch.all(row[1:] >= row[:-1]) and row[-1] == 1 and row[2] < 0.2  # a monotone ramp in
+    assert torch.equal(feather_mask(torch.ones(1, 1, 8, 8), 2), torch.ones(1, 1, 8, 8))
+
+
+def test_options_are_checked():
+    from realtime_sr.errors import UsageError
+
+    with pytest.raises(UsageError, match="fine-fraction"):
+        RouteOptions(fraction=1.5).check()
+
+
+# ----------------------------------------------------------------------------- through the CLI
+
+def test_image_cli_routed(nets, tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    Image.fromarray(natural_image("astronaut", (96, 80))).save(src)
+    rc = run_cli("image", src, tmp_path / "out.png", "--mode", "routed", "--model", nets[1].path,
+                 "--backend", "torch", "--fine-fraction", "0.5")
+    assert rc == 0
+    assert Image.open(tmp_path / "out.png").size == (192, 160)
+    assert "routed" in capsys.readouterr().err
+
+
+def test_bad_fraction_is_a_one_line_error(nets, tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    Image.fromarray(natural_image("astronaut", (32, 32))).save(src)
+    rc = run_cli("image", src, tmp_path / "out.png", "--mode", "routed", "--model", nets[1].path,
+                 "--backend", "torch", "--fine-fraction", "2")
+    err = capsys.readouterr().err
+    assert rc != 0 and "fine-fraction" in err and "Traceback" not in err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_eval_cli_routed(nets, tmp_path, capsys):
+    folder = write_image_folder(tmp_path / "hr", n=2, size=(64, 48))
+    assert run_cli("eval", folder, "--mode", "routed", "--model", nets[1].path, "--backend", "torch") == 0
+    assert "routed" in capsys.readouterr().out
+
+
+def test_video_cli_routed(nets, tmp_path, capsys):
+    src = make_clip(tmp_path / "in.mp4", width=96, height=64, frames=4)
+    rc = run_cli("video", src, tmp_path / "out.mp4", "--mode", "routed", "--model", nets[1].path,
+                 "--backend", "torch", "--preset", "ultrafast", "--no-progress")
+    assert rc == 0
+    f = video_facts(tmp_path / "out.mp4")
+    assert (f["width"], f["height"]) == (192, 128) and len(f["times"]) == 4
+    assert "routing: the fine network ran on" in capsys.readouterr().err
+
+
+def test_bench_times_routed_on_a_natural_frame(nets, capsys):
+    import json
+
+    assert run_cli("bench", "--networks", "coarse,routed", "--scale", "2", "--backend", "torch", "--frame", "128x96",
+                   "--runs", "1", "--warmup", "0", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["network"] for r in rows] == ["coarse", "routed"]
+    fine, tiles = (int(v) for v in rows[1]["fine_tiles"].split("/"))
+    assert tiles == 12 and 0 < fine <= 3  # 128x96 LR in 32-pixel tiles; a quarter at most to fine
+
+
+def test_natural_frame_covers_any_size():
+    from realtime_sr.bench_cmd import natural_frame
+
+    x = natural_frame(1100, 700)
+    assert x.shape == (1, 1, 700, 1100) and x.dtype == np.float32
+    assert 0.05 < float(x.mean()) < 0.95 and float(x.std()) > 0.05
+    assert natural_frame(64, 48, channels=3).shape == (1, 3, 48, 64)
