@@ -13,9 +13,12 @@ Per frame (Y plane, N=1):
 3. **Selection**: the ``fraction`` of tiles with the highest scores (never tiles scoring below
    ``min_score``: flat areas cost time and gain nothing).
 4. **Fine** on the selected tiles, each cut from the LR frame with ``context`` pixels of its
-   neighbours around it (patches are P x P, P = tile + 2 * context, shifted inward at the frame's
-   edges), batched ``batch`` at a time. Every patch has the same shape, which is what a static
-   TensorRT tile engine wants; on CUDA, batches go round-robin onto ``streams`` CUDA streams.
+   neighbours around it. On a GPU: P x P patches (P = tile + 2 * context, shifted inward at the
+   frame's edges), batched ``batch`` at a time, every one the same shape, which is what a static
+   TensorRT tile engine wants; batches go round-robin onto ``streams`` CUDA streams. On a CPU:
+   adjacent selected tiles are merged into rectangles, one patch each, so the context shared by
+   neighbours is computed once, and above ``whole_above`` of the tiles the fine network runs on
+   the whole frame (cheaper than that many patches with their context).
 5. **Blend without seams**: fine cores are pasted on the coarse frame, and an alpha mask that is
    1 inside the selected region and ramps to 0 over ``2 * feather`` HR pixels towards unselected
    neighbours mixes the two. Adjacent selected tiles join with no ramp between them (their
@@ -46,6 +49,8 @@ class RouteOptions:
     batch: int = 16  # tiles per fine-network call
     streams: int = 2  # CUDA streams for the fine batches (CUDA backends only)
     min_score: float = 2e-5  # tiles whose coarse-vs-bicubic energy is below this never go to fine
+    merge: bool | None = None  # adjacent tiles as one patch; None: on a CPU yes, on a GPU no
+    whole_above: float = 0.6  # merging: above this share of tiles, fine on the whole frame is cheaper
 
     def check(self) -> "RouteOptions":
         if not 0.0 <= self.fraction <= 1.0:
@@ -91,6 +96,10 @@ class RoutedBackend:
         names = coarse.name if coarse.name == fine.name else f"{coarse.name}+{fine.name}"
         self.name = f"routed-{self.opt.fraction:g}({names})"
         self.device = _device_of(coarse)
+        # on a CPU, adjacent selected tiles run as one rectangle (their shared context is not
+        # computed twice); on a GPU, same-shaped batches of tiles
+        self.merge = (self.device.type == "cpu" and not getattr(fine, "static_shape", None)
+                      if self.opt.merge is None else self.opt.merge)
         self._streams = None
         self.last: dict = {}
         self.fine_tiles = 0
@@ -166,18 +175,15 @@ class RoutedBackend:
         self.fine_tiles += len(top)
         if not top:
             return coarse
+        if self.merge and len(top) > o.whole_above * gh * gw:  # context overhead beats the savings
+            self.fine_tiles += gh * gw - len(top)
+            self.last["fine"] = gh * gw
+            return self._run(self.fine, x).to(x.device)
 
-        cores, patches = [], []
-        for idx in sorted(top):
-            gy, gx = divmod(idx, gw)
-            y0, x0 = gy * o.tile, gx * o.tile
-            y1, x1 = min(y0 + o.tile, h), min(x0 + o.tile, w)
-            py0 = min(max(y0 - o.context, 0), h - o.patch)
-            px0 = min(max(x0 - o.context, 0), w - o.patch)
-            cores.append((y0, y1, x0, x1, py0, px0))
-            patches.append(x[:, :, py0:py0 + o.patch, px0:px0 + o.patch])
-        batches = [torch.cat(patches[i:i + o.batch]) for i in range(0, len(patches), o.batch)]
-        fine = torch.cat([b.to(x.device) for b in self._run_fine_batches(batches)])
+        if self.merge:  # CPU: fewer, larger patches, less context computed twice
+            cores, fine = self._fine_rectangles(x, merge_tiles(top, gw), o, h, w)
+        else:
+            cores, fine = self._fine_tiles(x, sorted(top), gw, o, h, w)
 
         # blend inside the bounding box of the selected cores (plus a feather's reach): alpha is 0 outside
         by0, by1 = min(cr[0] for cr in cores) * s, max(cr[1] for cr in cores) * s
@@ -186,11 +192,11 @@ class RoutedBackend:
         rx0, rx1 = max(bx0 - o.feather, 0), min(bx1 + o.feather, w * s)
         canvas = coarse[:, :, ry0:ry1, rx0:rx1].clone()
         mask = torch.zeros((1, 1, ry1 - ry0, rx1 - rx0), dtype=coarse.dtype, device=coarse.device)
-        for i, (y0, y1, x0, x1, py0, px0) in enumerate(cores):
+        for (y0, y1, x0, x1, py0, px0), sr in zip(cores, fine):
             oy, ox = (y0 - py0) * s, (x0 - px0) * s
             ty, tx = y0 * s - ry0, x0 * s - rx0
             canvas[:, :, ty:ty + (y1 - y0) * s, tx:tx + (x1 - x0) * s] = \
-                fine[i:i + 1, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
+                sr[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
             mask[:, :, ty:ty + (y1 - y0) * s, tx:tx + (x1 - x0) * s] = 1.0
         # outside the box counts as unselected, except beyond the frame's own edges
         alpha = feather_mask(mask, o.feather, edges=(ry0 == 0, ry1 == h * s, rx0 == 0, rx1 == w * s))
@@ -198,6 +204,83 @@ class RoutedBackend:
         region = out[:, :, ry0:ry1, rx0:rx1]
         region += alpha * (canvas - region)
         return out
+
+
+    def _fine_tiles(self, x, tiles, gw, o, h, w):
+        """Same-shaped P x P patches, batched: what GPUs and static TensorRT engines want."""
+        import torch
+
+        cores, patches = [], []
+        for idx in tiles:
+            gy, gx = divmod(idx, gw)
+            y0, x0 = gy * o.tile, gx * o.tile
+            y1, x1 = min(y0 + o.tile, h), min(x0 + o.tile, w)
+            py0 = min(max(y0 - o.context, 0), h - o.patch)  # shifted inward at the frame's edges
+            px0 = min(max(x0 - o.context, 0), w - o.patch)
+            cores.append((y0, y1, x0, x1, py0, px0))
+            patches.append(x[:, :, py0:py0 + o.patch, px0:px0 + o.patch])
+        batches = [torch.cat(patches[i:i + o.batch]) for i in range(0, len(patches), o.batch)]
+        fine = torch.cat([b.to(x.device) for b in self._run_fine_batches(batches)])
+        return cores, [fine[i:i + 1] for i in range(len(cores))]
+
+    def _fine_rectangles(self, x, rects, o, h, w):
+        """One patch per rectangle of selected tiles (any shape: CPU backends take them all);
+        patches of one shape (isolated tiles, mostly) still go ``batch`` at a time."""
+        import torch
+
+        cores, windows = [], []
+        for gy0, gy1, gx0, gx1 in rects:
+            y0, y1 = gy0 * o.tile, min(gy1 * o.tile, h)
+            x0, x1 = gx0 * o.tile, min(gx1 * o.tile, w)
+            py0, px0 = min(max(y0 - o.context, 0), max(h - (y1 - y0) - 2 * o.context, 0)), \
+                min(max(x0 - o.context, 0), max(w - (x1 - x0) - 2 * o.context, 0))
+            py1, px1 = min(py0 + (y1 - y0) + 2 * o.context, h), min(px0 + (x1 - x0) + 2 * o.context, w)
+            cores.append((y0, y1, x0, x1, py0, px0))
+            windows.append((py0, py1, px0, px1))
+        outs: list = [None] * len(cores)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (py0, py1, px0, px1) in enumerate(windows):
+            groups.setdefault((py1 - py0, px1 - px0), []).append(i)
+        for idxs in groups.values():
+            for j in range(0, len(idxs), o.batch):
+                part = idxs[j:j + o.batch]
+                batch = torch.cat([x[:, :, windows[i][0]:windows[i][1], windows[i][2]:windows[i][3]] for i in part])
+                res = self._run(self.fine, batch).to(x.device)
+                for k, i in enumerate(part):
+                    outs[i] = res[k:k + 1]
+        return cores, outs
+
+
+def merge_tiles(tiles, gw: int) -> list[tuple[int, int, int, int]]:
+    """Tile indices (row-major on a grid ``gw`` wide) -> rectangles (gy0, gy1, gx0, gx1) covering exactly them.
+
+    Runs of consecutive tiles in a row become one rectangle, and a run with the same span in the
+    next row extends it downwards.
+    """
+    rows: dict[int, list[int]] = {}
+    for idx in sorted(tiles):
+        gy, gx = divmod(idx, gw)
+        rows.setdefault(gy, []).append(gx)
+    open_: dict[tuple[int, int], list[int]] = {}  # span -> [gy0, gy1) still growing
+    done = []
+    for gy in sorted(rows):
+        spans, cols = [], rows[gy]
+        start = prev = cols[0]
+        for c in cols[1:] + [None]:
+            if c is not None and c == prev + 1:
+                prev = c
+                continue
+            spans.append((start, prev + 1))
+            if c is not None:
+                start = prev = c
+        grown = {}
+        for span in spans:
+            r = open_.pop(span, None)
+            grown[span] = [r[0], gy + 1] if r is not None and r[1] == gy else [gy, gy + 1]
+        done += [(r[0], r[1], sp[0], sp[1]) for sp, r in open_.items()]
+        open_ = grown
+    done += [(r[0], r[1], sp[0], sp[1]) for sp, r in open_.items()]
+    return sorted(done)
 
 
 def feather_mask(mask, f: int, edges=(True, True, True, True)):

@@ -69,7 +69,7 @@ def test_fraction_one_with_enough_context_is_the_fine_network(nets):
 
 
 def test_tiles_with_detail_go_to_fine_flat_ones_never(nets):
-    be, fine = routed(nets, fraction=0.5, tile=16, context=8)
+    be, fine = routed(nets, fraction=0.5, tile=16, context=8, merge=False)
     x = half_textured(96, 128)
     out = be(x)
     coarse = TorchBackend(nets[0].net)(x)
@@ -82,6 +82,38 @@ def test_tiles_with_detail_go_to_fine_flat_ones_never(nets):
     assert all(s[1:] == (1, 32, 32) and s[0] <= 16 for s in fine.shapes)  # one static patch shape
 
 
+@pytest.mark.parametrize("fraction", [0.3, 1.0])
+def test_merged_rectangles_equal_separate_tiles(nets, fraction):
+    """The CPU path (adjacent tiles as one patch) gives what same-shaped tiles give, with less work."""
+    x = half_textured(96, 128)
+    tiled, t_rec = routed(nets, fraction=fraction, tile=16, context=16, merge=False)
+    merged, m_rec = routed(nets, fraction=fraction, tile=16, context=16, merge=True, whole_above=1.0)
+    assert np.abs(tiled(x) - merged(x)).max() < 1e-4
+    assert tiled.last == merged.last
+    work = lambda rec: sum(n * h * w for n, _, h, w in rec.shapes)  # noqa: E731
+    assert work(m_rec) < work(t_rec)
+
+
+def test_most_of_the_frame_selected_runs_fine_on_the_whole_frame(nets):
+    be, fine = routed(nets, fraction=0.9, min_score=0.0, tile=16, merge=True, whole_above=0.6)
+    x = half_textured(64, 96)
+    assert np.array_equal(be(x), TorchBackend(nets[1].net)(x))
+    assert fine.shapes == [(1, 1, 64, 96)] and be.last == {"tiles": 24, "fine": 24}
+
+
+def test_merge_tiles_covers_exactly_the_selected_tiles():
+    from realtime_sr.routing import merge_tiles
+
+    gw = 5
+    sel = {0, 1, 2, 5, 6, 7, 9, 14, 16, 22}
+    rects = merge_tiles(sel, gw)
+    covered = [gy * gw + gx for gy0, gy1, gx0, gx1 in rects for gy in range(gy0, gy1) for gx in range(gx0, gx1)]
+    assert sorted(covered) == sorted(sel)  # every selected tile once, nothing else
+    assert (0, 2, 0, 3) in rects and (1, 3, 4, 5) in rects  # a 2x3 block and a 2-tall column
+    assert merge_tiles(set(range(20)), gw) == [(0, 4, 0, 5)]  # everything: one rectangle
+    assert merge_tiles([], gw) == []
+
+
 def test_flat_frame_sends_nothing_to_fine(nets):
     be, fine = routed(nets, fraction=1.0, tile=16, context=8)
     be(np.full((1, 1, 64, 64), 0.4, dtype=np.float32))
@@ -89,7 +121,7 @@ def test_flat_frame_sends_nothing_to_fine(nets):
 
 
 def test_batches_are_bounded_and_same_shaped(nets):
-    be, fine = routed(nets, fraction=1.0, min_score=0.0, tile=16, context=4, batch=5)
+    be, fine = routed(nets, fraction=1.0, min_score=0.0, tile=16, context=4, batch=5, merge=False)
     be(half_textured(80, 112))  # 5 x 7 = 35 tiles; the last row/column are full tiles here
     assert [s[0] for s in fine.shapes] == [5] * 7
     assert {s[2:] for s in fine.shapes} == {(24, 24)}

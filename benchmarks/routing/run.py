@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--fractions", default="0.1,0.25,0.5,1")
     ap.add_argument("--backend", default="onnxruntime")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--sets", default="Set5,Set14")
     a = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
@@ -44,7 +44,7 @@ def main() -> None:
     from realtime_sr.bench_cmd import natural_frame
 
     frame = natural_frame(640, 360)
-    rows = []
+    rows, backends = [], []
     configs = [("coarse", None), ("fine", None)] + [("routed", float(f)) for f in a.fractions.split(",")]
     for mode, frac in configs:
         opts = routing.RouteOptions(fraction=frac) if frac is not None else None
@@ -58,15 +58,19 @@ def main() -> None:
         be(frame)  # warm-up
         if hasattr(be, "fine_tiles"):
             be.fine_tiles = be.total_tiles = 0
-        t = []
-        for _ in range(a.runs):
+        rows.append(row)
+        backends.append(be)
+        print(row, flush=True)
+    # timing interleaved: each round times every configuration once, so load changes hit all alike
+    times = [[] for _ in rows]
+    for _ in range(a.runs):
+        for t, be in zip(times, backends):
             t0 = time.perf_counter()
             be(frame)
             t.append(time.perf_counter() - t0)
+    for row, t, be in zip(rows, times, backends):
         row["ms"] = 1e3 * float(np.median(t))
         row["share"] = (be.fine_tiles / be.total_tiles) if getattr(be, "total_tiles", 0) else None
-        rows.append(row)
-        print(row, flush=True)
     base = next(r for r in rows if r["mode"] == "coarse")
     fine = next(r for r in rows if r["mode"] == "fine")
     sets = a.sets.split(",")
@@ -76,7 +80,8 @@ def main() -> None:
              f"- machine: {platform.machine()}, {os.cpu_count()} logical cores, {a.threads} threads; "
              f"date {dt.date.today().isoformat()}",
              f"- backend {a.backend}; defaults {routing.RouteOptions()}",
-             "- time: median of %d runs on a 640x360 LR frame of the packaged sample photo (mirrored)" % a.runs,
+             "- time: median of %d interleaved rounds (each round times every row once) on a 640x360 LR "
+             "frame of the packaged sample photo (mirrored)" % a.runs,
              "- gain captured: (routed - coarse) / (fine - coarse), per set", "",
              "| mode | " + " | ".join(f"{s} PSNR" for s in sets) + " | gain captured | tiles to fine (frame) "
              "| ms/frame | vs fine |",
@@ -86,9 +91,10 @@ def main() -> None:
         share = f"{r['share']:.0%}" if r["share"] is not None else "-"
         lines.append(f"| {r['mode']} | " + " | ".join(f"{r[s]:.2f}" for s in sets)
                      + f" | {cap} | {share} | {r['ms']:.0f} | {fine['ms'] / r['ms']:.2f}x |")
-    from realtime_sr.export.cache import slug
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from cpu_backends import machine
 
-    out = REPO / "benchmarks" / "results" / f"routing_{slug(platform.node() or 'cpu')}_{dt.date.today()}_x{a.scale}.md"
+    out = REPO / "benchmarks" / "results" / f"routing_{machine()}_{dt.date.today()}_x{a.scale}.md"
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"written: {out}")
