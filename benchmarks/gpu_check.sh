@@ -62,10 +62,14 @@ for scale in 2 4; do
         echo "$M $cfg $pass: $(( $(date +%s) - start )) s wall (build + bench)" >> "$OUT/build_times.txt"
         [ "$1" = tensorrt ] || break
       done
-      if [ "$role" = fine ]; then  # the pipeline's shape: a static batch of 16 tiles of 112x112 LR pixels
-        "$PY" -m realtime_sr bench --model "$M" --backend "$1" --device cuda --precision "$2" --tiles 16x112 \
+      if [ "$role" = fine ]; then  # the routed shape: a static batch of 16 tiles of 40x40 LR pixels
+        "$PY" -m realtime_sr bench --model "$M" --backend "$1" --device cuda --precision "$2" --tiles 16x40 \
           --runs 50 --warmup 10 --csv "$OUT/gpu_bench.csv" >> "$OUT/gpu_bench.txt" 2>> "$OUT/gpu_bench.log" \
-          || echo "FAILED: $M $cfg tiles 16x112" | tee -a "$OUT/gpu_bench.txt"
+          || echo "FAILED: $M $cfg tiles 16x40" | tee -a "$OUT/gpu_bench.txt"
+        # coarse + routed fine on a natural 1920x1080 frame (to 4K at x2), fine batches on 2 CUDA streams
+        "$PY" -m realtime_sr bench --networks coarse,fine,routed --scale "$scale" --backend "$1" --device cuda \
+          --precision "$2" --frame 1920x1080 --runs 30 --warmup 5 --csv "$OUT/gpu_bench.csv" \
+          >> "$OUT/gpu_bench.txt" 2>> "$OUT/gpu_bench.log" || echo "FAILED: routed $scale $cfg" | tee -a "$OUT/gpu_bench.txt"
       fi
     done
   done

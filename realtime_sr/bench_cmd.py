@@ -20,7 +20,7 @@ def add_parser(sub, add_model_flags) -> argparse.ArgumentParser:
                         "fine one on --fine-fraction of the tiles), gan; default coarse,fine; --model times one")
     p.add_argument("--frame", default="640x360", help="LR frame size WxH fed to each network (default 640x360)")
     p.add_argument("--tiles", metavar="KxT", help="time a batch of K tiles of T x T LR pixels instead of a frame "
-                   "(the fine network's pipeline shape; TensorRT builds a static engine for it), e.g. 16x112")
+                   "(the fine network's shape in --mode routed; TensorRT builds a static engine for it), e.g. 16x40")
     p.add_argument("--runs", type=int, default=10, help="timed runs (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs (default 2)")
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
@@ -34,13 +34,13 @@ FIELDS = ("network", "model", "backend", "precision", "frame", "scale", "runs", 
 
 
 def parse_frame(text: str) -> tuple[int, int]:
-    """'640x360' -> (640, 360); also '16x112' for --tiles (K, T)."""
+    """'640x360' -> (640, 360); also '16x40' for --tiles (K, T)."""
     from .errors import UsageError
 
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise UsageError(f"expected AxB (e.g. 640x360 or 16x112), not {text!r}") from None
+        raise UsageError(f"expected AxB (e.g. 640x360 or 16x40), not {text!r}") from None
     if w < 1 or h < 8:
         raise UsageError(f"{text}: too small")
     return w, h

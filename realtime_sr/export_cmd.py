@@ -34,9 +34,9 @@ def add_parser(sub, add_model_flags=None) -> argparse.ArgumentParser:
                    "../shared/data/images, or $REALTIME_SR_GATE_SET)")
     p.add_argument("--force", action="store_true", help="keep artifacts that fail the quality gate (or have no gate set)")
     p.add_argument("--tile-batch", type=int, default=16, help="fine network: tiles per batch K of the static "
-                   "TensorRT shape (default 16)")
-    p.add_argument("--tile-size", type=int, default=112, help="fine network: tile side in LR pixels, context "
-                   "included, of the static shape (default 112 = 64 + 2 x 24)")
+                   "TensorRT shape (default 16, what --mode routed sends)")
+    p.add_argument("--tile-size", type=int, default=40, help="fine network: tile side in LR pixels, context "
+                   "included, of the static shape (default 40 = 32 + 2 x 4, what --mode routed sends)")
     p.add_argument("--engine", action="store_true", help="also build TensorRT engines (needs TensorRT and a GPU)")
     p.add_argument("--rebuild", action="store_true", help="re-export even when the cache has the file")
     p.set_defaults(func=run_export)
