@@ -7,9 +7,9 @@ Per frame (Y plane, N=1):
    added to a bicubic upscale, ``mean((coarse - bicubic)^2)`` over the tile. Where the coarse
    network had to build edges and texture is where the fine network adds most; where the frame
    is flat both agree with bicubic. Measured on BSD200 (training images, x2, 16-pixel tiles):
-   the top 25% of tiles by this score hold 69% of everything the fine network gains over the
-   coarse one (PSNR-wise), against 71% for an oracle that ranks by ``|fine - coarse|`` itself
-   and 64% for LR gradient energy (``benchmarks/routing/``).
+   the top 25% of tiles by this score hold 68.5% of everything the fine network gains over the
+   coarse one (squared error), against 70.7% for an oracle that ranks by ``(fine - coarse)^2``
+   itself and 63.5% for LR gradient energy (``benchmarks/routing/estimators.py``).
 3. **Selection**: the ``fraction`` of tiles with the highest scores (never tiles scoring below
    ``min_score``: flat areas cost time and gain nothing).
 4. **Fine** on the selected tiles, each cut from the LR frame with ``context`` pixels of its
