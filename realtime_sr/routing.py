@@ -11,7 +11,9 @@ Per frame (Y plane, N=1):
    coarse one (squared error), against 70.7% for an oracle that ranks by ``(fine - coarse)^2``
    itself and 63.5% for LR gradient energy (``benchmarks/routing/estimators.py``).
 3. **Selection**: the ``fraction`` of tiles with the highest scores (never tiles scoring below
-   ``min_score``: flat areas cost time and gain nothing).
+   ``min_score``: flat areas cost time and gain nothing). In video, ``hold`` > 1 is hysteresis:
+   the tiles the fine network had in the previous frame have their scores multiplied by it, so a
+   tile changes network only when clearly outranked (fewer tiles flicker between the two).
 4. **Fine** on the selected tiles, each cut from the LR frame with ``context`` pixels of its
    neighbours around it. On a GPU: P x P patches (P = tile + 2 * context, shifted inward at the
    frame's edges), batched ``batch`` at a time, every one the same shape, which is what a static
@@ -51,6 +53,7 @@ class RouteOptions:
     min_score: float = 2e-5  # tiles whose coarse-vs-bicubic energy is below this never go to fine
     merge: bool | None = None  # adjacent tiles as one patch; None: on a CPU yes, on a GPU no
     whole_above: float = 0.6  # merging: above this share of tiles, fine on the whole frame is cheaper
+    hold: float = 1.0  # video: scores of the tiles fine had in the previous frame count this much more
 
     def check(self) -> "RouteOptions":
         if not 0.0 <= self.fraction <= 1.0:
@@ -104,6 +107,8 @@ class RoutedBackend:
         self.last: dict = {}
         self.fine_tiles = 0
         self.total_tiles = 0
+        self.switches = 0  # tiles that changed network from one frame to the next
+        self._prev: tuple | None = None  # (grid shape, selected tile indices) of the previous frame
 
     # ------------------------------------------------------------------ running the two networks
     def _run(self, be, x):
@@ -169,8 +174,16 @@ class RoutedBackend:
         bic = F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
         energy = ((coarse - bic) ** 2).mean(dim=1, keepdim=True)
         score = F.avg_pool2d(energy, o.tile * s, ceil_mode=True)[0, 0].flatten()
-        top = torch.topk(score, k).indices
+        prev = self._prev[1] if self._prev is not None and self._prev[0] == (gh, gw) else None
+        ranked = score
+        if o.hold != 1.0 and prev:  # hysteresis: a tile keeps its network unless clearly outranked
+            ranked = score.clone()
+            ranked[torch.tensor(sorted(prev), dtype=torch.long, device=score.device)] *= o.hold
+        top = torch.topk(ranked, k).indices
         top = top[score[top] >= o.min_score].tolist()
+        if prev is not None:
+            self.switches += len(prev.symmetric_difference(top))
+        self._prev = ((gh, gw), set(top))
         self.last = {"tiles": gh * gw, "fine": len(top)}
         self.fine_tiles += len(top)
         if not top:

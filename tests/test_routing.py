@@ -231,3 +231,18 @@ def test_natural_frame_covers_any_size():
     assert x.shape == (1, 1, 700, 1100) and x.dtype == np.float32
     assert 0.05 < float(x.mean()) < 0.95 and float(x.std()) > 0.05
     assert natural_frame(64, 48, channels=3).shape == (1, 3, 48, 64)
+
+
+def test_hold_makes_the_selection_stick_between_frames(nets):
+    """Hysteresis: with small frame-to-frame noise, fewer tiles switch network when held."""
+    x = half_textured(96, 128)
+    rng = np.random.default_rng(0)
+    frames = [np.clip(x + rng.normal(0, 0.01, x.shape).astype(np.float32), 0, 1) for _ in range(6)]
+    counts = {}
+    for hold in (1.0, 1.5):
+        be, _ = routed(nets, fraction=0.25, tile=16, context=4, hold=hold)
+        for f in frames:
+            be(f)
+        counts[hold] = be.switches
+        assert be.last["fine"] == math.ceil(0.25 * 48)  # the budget is kept either way
+    assert counts[1.0] > 0 and counts[1.5] < counts[1.0]
