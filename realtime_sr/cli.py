@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     # commands whose parsers live beside their handlers (each module keeps heavy imports lazy)
-    for mod in ("video_cmd", "export_cmd", "bench_cmd"):
+    for mod in ("video_cmd", "export_cmd", "bench_cmd", "preview"):
         try:
             module = __import__(f"realtime_sr.{mod}", fromlist=["add_parser"])
         except ImportError:
