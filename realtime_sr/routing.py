@@ -345,29 +345,39 @@ def _device_of(backend):
     return torch.device("cpu")
 
 
-def load(model=None, *, scale: int | None = None, mode: str = "fine", backend: str = "auto",
-         device: str = "auto", precision: str = "fp32", options: RouteOptions | None = None, log=None,
-         **backend_kwargs):
-    """(model, backend) for ``mode``; ``routed`` pairs the shipped coarse and fine models of the scale.
-
-    For routed, ``model`` may name the fine model (a shipped name or a path); the coarse one is
-    always the shipped ``coarse-x{scale}``.
-    """
+def load_for_mode(model=None, *, scale: int | None = None, mode: str = "fine"):
+    """The model for ``mode``: a Model, or for ``routed`` a RoutedModel of the shipped coarse model
+    and the fine one (``model`` may name the fine model: a shipped name or a path)."""
     from .models import load_model
+
+    if mode != "routed":
+        return load_model(model, scale=scale, mode=mode)
+    fine = load_model(model, scale=scale, mode="fine")
+    return RoutedModel(load_model(None, scale=fine.scale, mode="coarse"), fine)
+
+
+def backend_for(model, *, backend: str = "auto", device: str = "auto", precision: str = "fp32",
+                options: RouteOptions | None = None, log=None, **backend_kwargs):
+    """The backend for a model from :func:`load_for_mode` (for a RoutedModel, a RoutedBackend)."""
     from .runtime import make_backend
 
     kw = dict(backend=backend, device=device, precision=precision, **backend_kwargs)
     if log is not None:
         kw["log"] = log
-    if mode != "routed":
-        m = load_model(model, scale=scale, mode=mode)
-        return m, make_backend(m, **kw)
-    fine = load_model(model, scale=scale, mode="fine")
-    coarse = load_model(None, scale=fine.scale, mode="coarse")
-    rm = RoutedModel(coarse, fine)
-    opt = options or RouteOptions()
-    cb = make_backend(coarse, **kw)
+    if not isinstance(model, RoutedModel):
+        return make_backend(model, **kw)
+    opt = (options or RouteOptions()).check()
+    cb = make_backend(model.coarse, **kw)
     # the same choice as for coarse (one line about it is enough); a TensorRT fine engine is
     # static: ``batch`` patches of P x P, the only shape routing ever sends it
-    fb = make_backend(fine, **{**kw, "log": None, "tile_batch": (opt.batch, opt.patch)})
-    return rm, RoutedBackend(cb, fb, rm.scale, opt)
+    fb = make_backend(model.fine, **{**kw, "log": None, "tile_batch": (opt.batch, opt.patch)})
+    return RoutedBackend(cb, fb, model.scale, opt)
+
+
+def load(model=None, *, scale: int | None = None, mode: str = "fine", backend: str = "auto",
+         device: str = "auto", precision: str = "fp32", options: RouteOptions | None = None, log=None,
+         **backend_kwargs):
+    """(model, backend) for ``mode``: :func:`load_for_mode` then :func:`backend_for`."""
+    m = load_for_mode(model, scale=scale, mode=mode)
+    return m, backend_for(m, backend=backend, device=device, precision=precision, options=options, log=log,
+                          **backend_kwargs)

@@ -93,8 +93,7 @@ def check_paths(job: VideoJob) -> None:
 
 def run_video(job: VideoJob, *, log=None) -> Result:
     """Upscale ``job.input`` to ``job.output``; returns what was done. Errors are RealtimeSRErrors."""
-    from ..models import load_model
-    from ..runtime import make_backend
+    from .. import routing
     from . import convert, mux, sink
     from .segments import WorkDir, input_key
     from .source import DecodeStats, iter_frames, probe
@@ -104,14 +103,8 @@ def run_video(job: VideoJob, *, log=None) -> Result:
     check_paths(job)
     info = probe(job.input)
     sink.check_encoder(job.encoder)
-    if job.mode == "routed":
-        from ..routing import RoutedModel, RouteOptions
-
-        fine = load_model(job.model, scale=job.scale, mode="fine")
-        model = RoutedModel(load_model(None, scale=fine.scale, mode="coarse"), fine)
-        RouteOptions(fraction=job.fine_fraction).check()
-    else:
-        model = load_model(job.model, scale=job.scale, mode=job.mode)
+    model = routing.load_for_mode(job.model, scale=job.scale, mode=job.mode)
+    route = routing.RouteOptions(fraction=job.fine_fraction, hold=VIDEO_HOLD).check()
     s = model.scale
     end_s = job.start + job.duration if job.duration is not None and job.start is not None else \
         (info.start_s + job.duration if job.duration is not None else None)
@@ -140,16 +133,8 @@ def run_video(job: VideoJob, *, log=None) -> Result:
                              subtitles=job.subtitles, log=log)
 
     # the backend last: building one may export or compile a network, so every cheap check comes first
-    if job.mode == "routed":
-        from ..routing import RoutedBackend, RouteOptions
-
-        opts = RouteOptions(fraction=job.fine_fraction, hold=VIDEO_HOLD)
-        net = RoutedBackend(make_backend(model.coarse, backend=job.backend, device=job.device, precision=job.precision),
-                            make_backend(model.fine, backend=job.backend, device=job.device, precision=job.precision,
-                                         tile_batch=(opts.batch, opts.patch), log=None),
-                            s, opts)
-    else:
-        net = make_backend(model, backend=job.backend, device=job.device, precision=job.precision)
+    net = routing.backend_for(model, backend=job.backend, device=job.device, precision=job.precision,
+                              options=route)
     backend = stages.TimedBackend(net)
     seg_frames = max(1, round(job.segment_seconds * float(rate))) if rate else 250
     work = WorkDir(Path(job.output))
