@@ -15,9 +15,10 @@ import time
 def add_parser(sub, add_model_flags) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time the coarse and fine networks per frame (backend, precision, percentiles)")
     add_model_flags(p)
-    p.add_argument("--networks", default="coarse,fine",
+    p.add_argument("--networks", default="coarse,fine,routed",
                    help="what to time, comma-separated from coarse, fine, routed (the coarse network plus the "
-                        "fine one on --fine-fraction of the tiles), gan; default coarse,fine; --model times one")
+                        "fine one on --fine-fraction of the tiles), gan; default coarse,fine,routed; "
+                        "--model times one")
     p.add_argument("--frame", default="640x360", help="LR frame size WxH fed to each network (default 640x360)")
     p.add_argument("--tiles", metavar="KxT", help="time a batch of K tiles of T x T LR pixels instead of a frame "
                    "(the fine network's shape in --mode routed; TensorRT builds a static engine for it), e.g. 16x40")
@@ -154,7 +155,10 @@ def run_bench(a) -> int:
     for model_arg, net in targets:
         if net == "routed" or (model_arg and a.mode == "routed"):
             if tiles:
-                raise UsageError("--tiles times one network; routing makes its own tiles (drop --tiles)")
+                if model_arg:
+                    raise UsageError("--tiles times one network; routing makes its own tiles (drop --tiles)")
+                log("routed skipped: --tiles times single networks (routing makes its own tiles)")
+                continue
             rows.append(bench_routed(scale=a.scale, model_arg=model_arg, backend=a.backend, device=a.device,
                                      precision=a.precision, frame=frame, runs=a.runs, warmup=a.warmup,
                                      fine_fraction=a.fine_fraction, log=log))
