@@ -14,13 +14,20 @@ from .colour import from_float, rgb_to_ycbcr, to_float, ycbcr_to_rgb
 from .imageops import resize_bicubic
 
 
+WHOLE_FRAME_TILE = 4096  # LR pixels: a 4096 x 4096 frame's 48-channel coarse activations are 3 GiB
+
+
 def run_tiled(backend, x: np.ndarray, scale: int, *, tile: int = 256, context: int = 24) -> np.ndarray:
     """Run ``backend`` on (C, H, W) float32 in tiles of ``tile`` LR pixels; returns (C, sH, sW).
 
-    A backend with ``whole_frame = True`` (routing, which tiles the frame itself) gets it whole.
+    A backend with ``whole_frame = True`` (routing, which tiles the frame itself) gets frames up
+    to :data:`WHOLE_FRAME_TILE` pixels a side whole (video up to 4K input); larger images still go
+    in tiles, that large, so memory stays bounded.
     """
     c, h, w = x.shape
-    if getattr(backend, "whole_frame", False) or (h <= tile + 2 * context and w <= tile + 2 * context):
+    if getattr(backend, "whole_frame", False):
+        tile = max(tile, WHOLE_FRAME_TILE)
+    if h <= tile + 2 * context and w <= tile + 2 * context:
         return backend(x[None])[0]
     out = np.empty((c, h * scale, w * scale), dtype=np.float32)
     for y0 in range(0, h, tile):

@@ -246,3 +246,29 @@ def test_hold_makes_the_selection_stick_between_frames(nets):
         counts[hold] = be.switches
         assert be.last["fine"] == math.ceil(0.25 * 48)  # the budget is kept either way
     assert counts[1.0] > 0 and counts[1.5] < counts[1.0]
+
+
+def test_huge_images_still_go_in_tiles_with_routing(monkeypatch):
+    """Routing takes whole frames, but an image beyond WHOLE_FRAME_TILE is still cut (bounded memory)."""
+    from realtime_sr import upscale
+
+    class Whole:
+        whole_frame = True
+        name = "whole"
+
+        def __init__(self):
+            self.shapes = []
+
+        def __call__(self, x):
+            self.shapes.append(x.shape)
+            return np.repeat(np.repeat(x, 2, axis=2), 2, axis=3)
+
+    monkeypatch.setattr(upscale, "WHOLE_FRAME_TILE", 64)
+    be = Whole()
+    x = np.random.default_rng(0).random((1, 100, 60), dtype=np.float32)
+    out = upscale.run_tiled(be, x, 2, tile=16, context=4)
+    assert out.shape == (1, 200, 120) and np.array_equal(out, np.repeat(np.repeat(x, 2, 1), 2, 2))
+    assert len(be.shapes) == 2 and all(s[2] <= 64 + 8 for s in be.shapes)  # 64-pixel tiles, not 16
+    be.shapes.clear()
+    upscale.run_tiled(be, x[:, :60, :60], 2, tile=16, context=4)
+    assert be.shapes == [(1, 1, 60, 60)]  # small enough: whole
