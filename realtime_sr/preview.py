@@ -193,7 +193,9 @@ class Window:
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as exc:
-            raise BackendError(f"cannot open a window here ({short_message(exc)}); use --no-window") from None
+            why = ("this OpenCV has no GUI support, e.g. opencv-python-headless"
+                   if "not implemented" in str(exc) else short_message(exc))
+            raise BackendError(f"cannot open a window here ({why}); use --no-window") from None
 
     def show(self, rgb, text: str):
         import numpy as np
@@ -234,15 +236,20 @@ class FrameUpscaler:
         return stages.finish(work, self.spec).to_ndarray(format="rgb24")
 
 
-def run_preview(source: str, model, backend, *, fmt: str | None = None, window: bool = True,
+def run_preview(source: str, model, backend, *, fmt: str | None = None, window=True,
                 compare: bool = False, max_frames: int | None = None, pace: bool | None = None,
                 log=print) -> Stats:
-    """The live loop; returns its statistics (also logged)."""
+    """The live loop; returns its statistics (also logged). ``window``: True, False or a Window."""
     import numpy as np
 
     upscale = FrameUpscaler(model, backend)
-    win = Window(f"realtime-sr: {source}") if window else None
-    container, stream, live = open_source(source, fmt)
+    win = window if isinstance(window, Window) else (Window(f"realtime-sr: {source}") if window else None)
+    try:
+        container, stream, live = open_source(source, fmt)
+    except BaseException:
+        if win:
+            win.close()
+        raise
     box, stop = LatestFrame(), threading.Event()
     reader = threading.Thread(target=read_frames, args=(container, stream, box, stop),
                               kwargs={"pace": (not live) if pace is None else pace}, daemon=True)
@@ -319,12 +326,11 @@ def _run(a) -> int:
         raise UsageError("--frames must be at least 1")
     if not a.window and a.frames is None and is_live(a.source, a.fmt):
         raise UsageError("--no-window on a live source needs --frames N (it would run forever)")
-    if a.window:
-        Window.check()  # before loading a model
+    win = Window(f"realtime-sr: {a.source}") if a.window else None  # before loading a model
     model, backend = routing.load(a.model, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
                                   precision=a.precision,
                                   options=routing.RouteOptions(fraction=a.fine_fraction, hold=1.5))
     print(f"model {model.name} (x{model.scale}), backend {backend.name}", file=sys.stderr)
-    run_preview(a.source, model, backend, fmt=a.fmt, window=a.window, compare=a.compare, max_frames=a.frames, pace=a.pace,
-                log=lambda m: print(m, file=sys.stderr))
+    run_preview(a.source, model, backend, fmt=a.fmt, window=win or False, compare=a.compare,
+                max_frames=a.frames, pace=a.pace, log=lambda m: print(m, file=sys.stderr))
     return 0

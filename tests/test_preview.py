@@ -148,3 +148,31 @@ def test_frame_upscaler_gives_the_rgb_picture_at_scale(tmp_path):
     assert out.shape == (96, 128, 3) and out.dtype == np.uint8
     ref = resize_bicubic(frame.to_ndarray(format="rgb24"), (128, 96)).astype(np.float32)
     assert np.abs(out.astype(np.float32) - ref).mean() < 6  # the same picture, sharper
+
+
+def test_window_loop_with_a_stand_in_opencv(tmp_path, capsys, monkeypatch):
+    """The window path without a display: frames are shown, 'c' toggles the comparison, 'q' quits."""
+    import sys
+    import types
+
+    shown = []
+
+    def wait_key(ms):  # keys by the number of real frames shown so far (idle pumps show 2x2 black)
+        n = sum(1 for s in shown if not isinstance(s, str) and s.shape[0] > 2)
+        return {2: ord("c"), 4: ord("q")}.get(n, -1)
+
+    cv2 = types.SimpleNamespace(
+        WINDOW_NORMAL=0, WND_PROP_VISIBLE=1, FONT_HERSHEY_SIMPLEX=0, LINE_AA=16, error=RuntimeError,
+        namedWindow=lambda *a: None, destroyWindow=lambda *a: shown.append("closed"),
+        putText=lambda *a: None, getWindowProperty=lambda *a: 1.0,
+        imshow=lambda title, img: shown.append(img.copy()), waitKey=wait_key)
+    monkeypatch.setitem(sys.modules, "cv2", cv2)
+    src = make_clip(tmp_path / "in.mp4", width=48, height=32, frames=30)
+    # paced at 25 fps, so the source outlasts the four frames the keys allow
+    assert run_cli("preview", src, "--model", make_model(tmp_path), "--backend", "torch") == 0
+    frames = [s for s in shown if not isinstance(s, str) and s.shape[0] > 2]
+    assert len(frames) == 4 and shown[-1] == "closed"  # quit on the 4th key
+    assert all(f.shape == (64, 96, 3) for f in frames)  # BGR at x2
+    divider = lambda f: (f[:, 47:49] == 255).all()  # noqa: E731 - the comparison view's white line
+    assert not divider(frames[1]) and divider(frames[2]) and divider(frames[3])  # 'c' after the 2nd frame
+    assert "shown 4 frames" in capsys.readouterr().err
