@@ -55,6 +55,9 @@ def _cmd_train(a) -> int:
         val = getattr(a, key)
         if val is not None:
             changes[key] = val
+    if changes:  # the weights' metadata keeps the recipe text: it must say what really ran
+        lines = "".join(f"# {k} = {v!r}\n" for k, v in sorted(changes.items()))
+        changes["recipe_text"] = cfg.recipe_text.rstrip("\n") + "\n# overridden on the command line:\n" + lines
     cfg = override(cfg, **changes)
     out = Path(a.out or f"runs/{cfg.name}")
     train(cfg, out_dir=out, resume=a.resume, weights_out=a.weights_out, progress=not a.no_progress, stop_after=a.stop_after,

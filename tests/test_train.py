@@ -108,6 +108,16 @@ def test_metadata_records_the_recipe_and_metrics(tmp_path, data):
     assert meta["metrics"]["val"]["psnr"] > 10
 
 
+def test_command_line_overrides_are_recorded_in_the_recipe_text(tmp_path, data):
+    r = run_cli("train", "--recipe", recipe(tmp_path, data), "--out", tmp_path / "run", "--no-progress",
+                "--set", "lr=5e-4", "--steps", "2")
+    assert r.returncode == 0, r.stderr
+    (weights,) = (tmp_path / "run").glob("*.safetensors")
+    text = read_metadata(weights)["recipe"]
+    assert "# overridden on the command line:" in text and "# lr = 0.0005" in text and "# steps = 2" in text
+    assert load_recipe(str(recipe(tmp_path, data))).recipe_text in text  # the recipe itself, unchanged
+
+
 def test_schedule_warms_up_then_decays(tmp_path, data):
     cfg = override(load_recipe(str(recipe(tmp_path, data))), steps=100, warmup_steps=10)
     f = [lr_factor(cfg, s) for s in range(100)]
