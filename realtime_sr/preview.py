@@ -197,7 +197,7 @@ class Window:
                    if "not implemented" in str(exc) else short_message(exc))
             raise BackendError(f"cannot open a window here ({why}); use --no-window") from None
 
-    def show(self, rgb, text: str):
+    def show(self, rgb, text: str) -> None:
         import numpy as np
 
         cv2 = self.cv2
@@ -205,6 +205,10 @@ class Window:
         cv2.putText(bgr, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(bgr, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
         cv2.imshow(self.title, bgr)
+
+    def poll(self):
+        """Handle window events; 'quit', 'compare', 'pause' or None. The picture stays as it is."""
+        cv2 = self.cv2
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27):
             return "quit"
@@ -240,7 +244,6 @@ def run_preview(source: str, model, backend, *, fmt: str | None = None, window=T
                 compare: bool = False, max_frames: int | None = None, pace: bool | None = None,
                 log=print) -> Stats:
     """The live loop; returns its statistics (also logged). ``window``: True, False or a Window."""
-    import numpy as np
 
     upscale = FrameUpscaler(model, backend)
     win = window if isinstance(window, Window) else (Window(f"realtime-sr: {source}") if window else None)
@@ -255,29 +258,28 @@ def run_preview(source: str, model, backend, *, fmt: str | None = None, window=T
                               kwargs={"pace": (not live) if pace is None else pace}, daemon=True)
     stats = Stats()
     latency = model_s = 0.0
-    paused = False
+    paused, skipped = False, 0
     t_start = time.monotonic()
     reader.start()
     try:
         while max_frames is None or stats.shown < max_frames:
-            frame = box.get(timeout=0.05 if win else None)
-            if frame is None:
-                if box.closed and box.empty:
-                    break
-                if win and win.show(np.zeros((2, 2, 3), np.uint8), "") == "quit":
-                    break
-                continue
-            if paused:
-                continue
-            t = time.monotonic()
-            sr = upscale(frame.frame)
-            model_s += time.monotonic() - t
-            view = compare_view(frame.frame.to_ndarray(format="rgb24"), sr) if compare else sr
-            stats.shown += 1
-            latency += time.monotonic() - frame.t_decoded
-            if win:
-                fps = stats.shown / max(time.monotonic() - t_start, 1e-9)
-                action = win.show(view, f"{model.name} {fps:.1f} fps" + ("  [bicubic | model]" if compare else ""))
+            frame = box.get(timeout=0.05 if win else None)  # with a window: poll keys while waiting
+            if frame is None and box.closed and box.empty:
+                break
+            if frame is not None and paused:
+                skipped += 1  # taken from the mailbox but not shown: dropped to stay live
+            elif frame is not None:
+                t = time.monotonic()
+                sr = upscale(frame.frame)
+                model_s += time.monotonic() - t
+                view = compare_view(frame.frame.to_ndarray(format="rgb24"), sr) if compare else sr
+                stats.shown += 1
+                latency += time.monotonic() - frame.t_decoded
+                if win:
+                    fps = stats.shown / max(time.monotonic() - t_start, 1e-9)
+                    win.show(view, f"{model.name} {fps:.1f} fps" + ("  [bicubic | model]" if compare else ""))
+            if win:  # after every frame, while idle and while paused: keys must always work
+                action = win.poll()
                 if action == "quit":
                     break
                 if action == "compare":
@@ -293,7 +295,7 @@ def run_preview(source: str, model, backend, *, fmt: str | None = None, window=T
         if win:
             win.close()
     stats.seconds = time.monotonic() - t_start
-    stats.dropped = box.dropped
+    stats.dropped = box.dropped + skipped
     stats.decoded = stats.shown + box.dropped
     stats.latency_ms = 1e3 * latency / max(stats.shown, 1)
     stats.model_ms = 1e3 * model_s / max(stats.shown, 1)

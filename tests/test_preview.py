@@ -157,7 +157,7 @@ def test_window_loop_with_a_stand_in_opencv(tmp_path, capsys, monkeypatch):
 
     shown = []
 
-    def wait_key(ms):  # keys by the number of real frames shown so far (idle pumps show 2x2 black)
+    def wait_key(ms):  # keys by the number of frames shown so far
         n = sum(1 for s in shown if not isinstance(s, str) and s.shape[0] > 2)
         return {2: ord("c"), 4: ord("q")}.get(n, -1)
 
@@ -176,3 +176,31 @@ def test_window_loop_with_a_stand_in_opencv(tmp_path, capsys, monkeypatch):
     divider = lambda f: (f[:, 47:49] == 255).all()  # noqa: E731 - the comparison view's white line
     assert not divider(frames[1]) and divider(frames[2]) and divider(frames[3])  # 'c' after the 2nd frame
     assert "shown 4 frames" in capsys.readouterr().err
+
+
+def test_keys_still_work_while_paused(tmp_path, capsys, monkeypatch):
+    """Space pauses (frames are then dropped, not shown) and space again resumes; q quits."""
+    import sys
+    import types
+
+    shown, polls = [], {"paused": 0}
+
+    def wait_key(ms):
+        n = len(shown)
+        if n == 1 and polls["paused"] == 0:
+            polls["paused"] = 1
+            return ord(" ")  # pause after the first frame
+        if n == 1 and polls["paused"] < 6:
+            polls["paused"] += 1
+            return ord(" ") if polls["paused"] == 6 else -1  # a few polls later: resume
+        return ord("q") if n == 2 else -1
+
+    cv2 = types.SimpleNamespace(
+        WINDOW_NORMAL=0, WND_PROP_VISIBLE=1, FONT_HERSHEY_SIMPLEX=0, LINE_AA=16, error=RuntimeError,
+        namedWindow=lambda *a: None, destroyWindow=lambda *a: None, putText=lambda *a: None,
+        getWindowProperty=lambda *a: 1.0, imshow=lambda title, img: shown.append(img), waitKey=wait_key)
+    monkeypatch.setitem(sys.modules, "cv2", cv2)
+    src = make_clip(tmp_path / "in.mp4", width=48, height=32, frames=50)
+    assert run_cli("preview", src, "--model", make_model(tmp_path), "--backend", "torch") == 0
+    line = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("shown")][0]
+    assert line.startswith("shown 2 frames") and int(line.split()[6].lstrip("(")) >= 1  # dropped while paused
