@@ -77,8 +77,8 @@ class RoutedModel:
             raise UsageError(f"routing needs one colour handling: {coarse.name} {coarse.colour}, "
                              f"{fine.name} {fine.colour}")
         self.coarse, self.fine = coarse, fine
-        self.name = f"routed-x{fine.scale}" if (coarse.name, fine.name) == (f"coarse-x{fine.scale}", f"fine-x{fine.scale}") \
-            else f"routed({coarse.name}+{fine.name})"
+        shipped = (coarse.name, fine.name) == (f"coarse-x{fine.scale}", f"fine-x{fine.scale}")
+        self.name = f"routed-x{fine.scale}" if shipped else f"routed({coarse.name}+{fine.name})"
         self.path = fine.path
         self.meta = {"coarse": str(coarse.path), "fine": str(fine.path)}
 
@@ -193,10 +193,10 @@ class RoutedBackend:
             self.last["fine"] = gh * gw
             return self._run(self.fine, x).to(x.device)
 
-        if self.merge:  # CPU: fewer, larger patches, less context computed twice
-            cores, fine = self._fine_rectangles(x, merge_tiles(top, gw), o, h, w)
-        else:
-            cores, fine = self._fine_tiles(x, sorted(top), gw, o, h, w)
+        # CPU: adjacent tiles as one rectangle (less context computed twice); GPU: one tile each
+        rects = (merge_tiles(top, gw) if self.merge
+                 else [(i // gw, i // gw + 1, i % gw, i % gw + 1) for i in sorted(top)])
+        cores, fine = self._fine(x, rects, o, h, w)
 
         # blend inside the bounding box of the selected cores (plus a feather's reach): alpha is 0 outside
         by0, by1 = min(cr[0] for cr in cores) * s, max(cr[1] for cr in cores) * s
@@ -219,48 +219,38 @@ class RoutedBackend:
         return out
 
 
-    def _fine_tiles(self, x, tiles, gw, o, h, w):
-        """Same-shaped P x P patches, batched: what GPUs and static TensorRT engines want."""
-        import torch
-
-        cores, patches = [], []
-        for idx in tiles:
-            gy, gx = divmod(idx, gw)
-            y0, x0 = gy * o.tile, gx * o.tile
-            y1, x1 = min(y0 + o.tile, h), min(x0 + o.tile, w)
-            py0 = min(max(y0 - o.context, 0), h - o.patch)  # shifted inward at the frame's edges
-            px0 = min(max(x0 - o.context, 0), w - o.patch)
-            cores.append((y0, y1, x0, x1, py0, px0))
-            patches.append(x[:, :, py0:py0 + o.patch, px0:px0 + o.patch])
-        batches = [torch.cat(patches[i:i + o.batch]) for i in range(0, len(patches), o.batch)]
-        fine = torch.cat([b.to(x.device) for b in self._run_fine_batches(batches)])
-        return cores, [fine[i:i + 1] for i in range(len(cores))]
-
-    def _fine_rectangles(self, x, rects, o, h, w):
-        """One patch per rectangle of selected tiles (any shape: CPU backends take them all);
-        patches of one shape (isolated tiles, mostly) still go ``batch`` at a time."""
+    def _fine(self, x, rects, o, h, w):
+        """The fine network on each rectangle of tiles (gy0, gy1, gx0, gx1) with its context;
+        returns (cores, outputs). Windows of one shape go ``batch`` at a time (on CUDA, round-robin
+        on the streams). Merging: a window is its rectangle plus the context. Tiles: every window
+        is P x P, the static shape a TensorRT tile engine is built for. Either way a window is
+        shifted inward at the frame's edges rather than cut."""
         import torch
 
         cores, windows = [], []
         for gy0, gy1, gx0, gx1 in rects:
             y0, y1 = gy0 * o.tile, min(gy1 * o.tile, h)
             x0, x1 = gx0 * o.tile, min(gx1 * o.tile, w)
-            py0, px0 = min(max(y0 - o.context, 0), max(h - (y1 - y0) - 2 * o.context, 0)), \
-                min(max(x0 - o.context, 0), max(w - (x1 - x0) - 2 * o.context, 0))
-            py1, px1 = min(py0 + (y1 - y0) + 2 * o.context, h), min(px0 + (x1 - x0) + 2 * o.context, w)
+            ph, pw = ((y1 - y0) + 2 * o.context, (x1 - x0) + 2 * o.context) if self.merge else (o.patch, o.patch)
+            py0 = min(max(y0 - o.context, 0), max(h - ph, 0))
+            px0 = min(max(x0 - o.context, 0), max(w - pw, 0))
             cores.append((y0, y1, x0, x1, py0, px0))
-            windows.append((py0, py1, px0, px1))
-        outs: list = [None] * len(cores)
+            windows.append((py0, min(py0 + ph, h), px0, min(px0 + pw, w)))
         groups: dict[tuple[int, int], list[int]] = {}
         for i, (py0, py1, px0, px1) in enumerate(windows):
             groups.setdefault((py1 - py0, px1 - px0), []).append(i)
+        order, batches = [], []
         for idxs in groups.values():
             for j in range(0, len(idxs), o.batch):
                 part = idxs[j:j + o.batch]
-                batch = torch.cat([x[:, :, windows[i][0]:windows[i][1], windows[i][2]:windows[i][3]] for i in part])
-                res = self._run(self.fine, batch).to(x.device)
-                for k, i in enumerate(part):
-                    outs[i] = res[k:k + 1]
+                order.append(part)
+                batches.append(torch.cat([x[:, :, windows[i][0]:windows[i][1], windows[i][2]:windows[i][3]]
+                                          for i in part]))
+        outs: list = [None] * len(cores)
+        for part, res in zip(order, self._run_fine_batches(batches)):
+            res = res.to(x.device)
+            for k, i in enumerate(part):
+                outs[i] = res[k:k + 1]
         return cores, outs
 
 
