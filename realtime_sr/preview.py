@@ -331,7 +331,8 @@ def _run(a) -> int:
     win = Window(f"realtime-sr: {a.source}") if a.window else None  # before loading a model
     model, backend = routing.load(a.model, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
                                   precision=a.precision,
-                                  options=routing.RouteOptions(fraction=a.fine_fraction, hold=1.5))
+                                  options=routing.RouteOptions(fraction=a.fine_fraction,
+                                                               hold=routing.VIDEO_HOLD))
     print(f"model {model.name} (x{model.scale}), backend {backend.name}", file=sys.stderr)
     run_preview(a.source, model, backend, fmt=a.fmt, window=win or False, compare=a.compare,
                 max_frames=a.frames, pace=a.pace, log=lambda m: print(m, file=sys.stderr))

@@ -42,6 +42,12 @@ import numpy as np
 from .errors import UsageError
 
 
+# frame sequences (video, preview): a tile that had the fine network in the previous frame keeps it
+# unless another outscores it by 1.5x; halves the tiles that switch network per frame (chaplin.mp4:
+# 4.2 -> 1.9 of 60). Single images keep hold 1.0: their result must not depend on the image before.
+VIDEO_HOLD = 1.5
+
+
 @dataclass(frozen=True)
 class RouteOptions:
     fraction: float = 0.25  # share of tiles sent to the fine network (0..1)

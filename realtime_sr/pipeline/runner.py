@@ -29,11 +29,6 @@ from .sink import EncoderSpec
 _END = object()
 
 
-# routed video: a tile that had the fine network in the previous frame keeps it unless another
-# outscores it by 1.5x; halves the tiles that switch network per frame (chaplin.mp4: 4.2 -> 1.9 of 60)
-VIDEO_HOLD = 1.5
-
-
 @dataclass(frozen=True)
 class VideoJob:
     input: Path
@@ -104,7 +99,7 @@ def run_video(job: VideoJob, *, log=None) -> Result:
     info = probe(job.input)
     sink.check_encoder(job.encoder)
     model = routing.load_for_mode(job.model, scale=job.scale, mode=job.mode)
-    route = routing.RouteOptions(fraction=job.fine_fraction, hold=VIDEO_HOLD).check()
+    route = routing.RouteOptions(fraction=job.fine_fraction, hold=routing.VIDEO_HOLD).check()
     s = model.scale
     end_s = job.start + job.duration if job.duration is not None and job.start is not None else \
         (info.start_s + job.duration if job.duration is not None else None)
