@@ -271,7 +271,12 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
     if probe and target_db is not None:
         import tempfile
 
-        fid = output_fidelity(src, dst, probe)
+        from ..runtime.ort_backend import OrtBackend
+
+        ref = OrtBackend(src)
+        refs = [ref(x) for x in probe]  # the fp32 outputs, computed once for every comparison below
+        del ref
+        fid = output_fidelity(refs, dst, probe)
         info.update(target_db=target_db, probe_frames=len(probe), fidelity_all_int8_db=round(fid, 3))
         if fid < target_db:
             candidates = [c for c in convs if c not in base]
@@ -280,12 +285,12 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
                 gain = {}
                 for c in candidates:  # one pass: rank by the fidelity with only ``c`` kept float
                     quantize(trial, base + [c])
-                    gain[c] = output_fidelity(src, trial, probe)
+                    gain[c] = output_fidelity(refs, trial, probe)
             info["sensitivity_db"] = {c: round(v, 3) for c, v in sorted(gain.items(), key=lambda kv: -kv[1])}
             for c in sorted(candidates, key=lambda c: -gain[c])[:max_float]:
                 extra.append(c)
                 quantize(Path(dst), base + extra)
-                fid = output_fidelity(src, dst, probe)
+                fid = output_fidelity(refs, dst, probe)
                 if fid >= target_db:
                     break
         info["fidelity_db"] = round(fid, 3)
@@ -294,17 +299,14 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
     return info
 
 
-def output_fidelity(ref_src: str | Path, src: str | Path, probe: Sequence[np.ndarray]) -> float:
-    """PSNR (dB, peak 1.0) of ``src``'s output against ``ref_src``'s over the ``probe`` frames."""
-    import onnxruntime as ort
+def output_fidelity(refs: Sequence[np.ndarray], src: str | Path, probe: Sequence[np.ndarray]) -> float:
+    """PSNR (dB, peak 1.0) of ``src``'s outputs on the ``probe`` frames against ``refs`` (the fp32 ones)."""
+    from ..runtime.ort_backend import OrtBackend
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sessions = [ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]) for p in (ref_src, src)]
-    inp = sessions[0].get_inputs()[0].name
+    run = OrtBackend(src, precision="int8")
     se, n = 0.0, 0
-    for x in probe:
-        a, b = (s.run(None, {inp: x})[0] for s in sessions)
+    for x, a in zip(probe, refs):
+        b = run(x)
         se += float(np.sum((a.astype(np.float64) - b) ** 2))
         n += a.size
     mse = se / max(n, 1)
