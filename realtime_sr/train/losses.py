@@ -1,4 +1,16 @@
-"""Losses: pixel (content), adversarial on logits, discriminator feature matching, optional VGG."""
+"""Losses: pixel (content), adversarial on logits (standard or relativistic average), the LDL
+artifact penalty, discriminator feature matching, optional VGG.
+
+Adversarial kinds (``gan_loss`` in a recipe):
+
+* ``vanilla``: SRGAN's. D: real -> 1, fake -> 0; G: fake -> 1.
+* ``ragan``: ESRGAN's relativistic average GAN. D learns whether a real image is *more* real than
+  the average fake (and a fake less real than the average real); G gets gradients from both the
+  real and the fake terms, which trains a stronger, steadier generator.
+
+Logits may be one per image (a dense head) or a map (a patch head); all means are over every
+element, as ESRGAN's code does.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +32,62 @@ def d_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
 def g_adv_loss(fake_logit: torch.Tensor) -> torch.Tensor:
     """Generator: make the discriminator call the fake real."""
     return F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
+
+
+GAN_LOSSES = ("vanilla", "ragan")
+
+
+def _bce(logit: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, target))
+
+
+def discriminator_loss(kind: str, real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
+    """The discriminator's loss of ``kind`` (see the module docstring); fake_logit from a detached fake."""
+    if kind == "vanilla":
+        return d_loss(real_logit, fake_logit)
+    if kind == "ragan":
+        return _bce(real_logit - fake_logit.mean(), 1.0) + _bce(fake_logit - real_logit.mean(), 0.0)
+    raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {kind!r}")
+
+
+def generator_adv_loss(kind: str, real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss of ``kind``; real_logit carries no gradient to the generator."""
+    if kind == "vanilla":
+        return g_adv_loss(fake_logit)
+    if kind == "ragan":
+        real_logit = real_logit.detach()
+        return (_bce(real_logit - fake_logit.mean(), 0.0) + _bce(fake_logit - real_logit.mean(), 1.0)) / 2
+    raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {kind!r}")
+
+
+def local_variance(x: torch.Tensor, ksize: int = 7) -> torch.Tensor:
+    """Unbiased variance of each ksize x ksize neighbourhood (reflect-padded), same shape as x (N, 1, H, W)."""
+    pad = (ksize - 1) // 2
+    win = F.pad(x, (pad, pad, pad, pad), mode="reflect").unfold(2, ksize, 1).unfold(3, ksize, 1)
+    return win.var(dim=(-1, -2), unbiased=True)
+
+
+@torch.no_grad()
+def artifact_map(sr: torch.Tensor, ema_sr: torch.Tensor, hr: torch.Tensor, ksize: int = 7) -> torch.Tensor:
+    """LDL's refined artifact map (Liang et al., CVPR 2022, "Details or Artifacts"), (N, 1, H, W).
+
+    The residual |HR - SR| (summed over channels) is weighted per pixel by its local variance
+    (artifacts are noisy residuals; a smooth miss is blur, not an artifact) and per patch by its
+    variance to the power 1/5; pixels where the EMA generator's residual is larger are zeroed
+    (there the current generator is better than its stable average: a detail, not an artifact).
+    No gradient flows through the map.
+    """
+    res_sr = (hr - sr).abs().sum(1, keepdim=True)
+    res_ema = (hr - ema_sr).abs().sum(1, keepdim=True)
+    patch_w = res_sr.var(dim=(-1, -2, -3), keepdim=True) ** 0.2
+    weight = patch_w * local_variance(res_sr, ksize)
+    return weight.masked_fill(res_sr < res_ema, 0.0)
+
+
+def ldl_loss(sr: torch.Tensor, ema_sr: torch.Tensor, hr: torch.Tensor, ksize: int = 7) -> torch.Tensor:
+    """LDL's artifact penalty: L1 between map * SR and map * HR, the map from :func:`artifact_map`."""
+    w = artifact_map(sr, ema_sr, hr, ksize)
+    return F.l1_loss(w * sr, w * hr)
 
 
 def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor]) -> torch.Tensor:

@@ -1,0 +1,138 @@
+"""GAN losses, discriminator options and the GAN measures (halo, temporal PSNR)."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import REPO
+from realtime_sr.archs.discriminator import SRGANDiscriminator
+from realtime_sr.train.losses import (artifact_map, discriminator_loss, generator_adv_loss, ldl_loss,
+                                      local_variance)
+
+sys.path.insert(0, str(REPO / "benchmarks" / "gan"))
+from measures import halo, temporal_psnr  # noqa: E402
+from srvgg import PEER, SRVGGNetCompact, animevideov3_method  # noqa: E402
+
+LN2 = math.log(2)
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "ragan"])
+def test_adversarial_losses_at_indifference(kind):
+    # a discriminator that cannot tell: every logit 0 -> D loss 2 ln 2, G loss ln 2
+    z = torch.zeros(4)
+    assert discriminator_loss(kind, z, z).item() == pytest.approx(2 * LN2)
+    assert generator_adv_loss(kind, z, z).item() == pytest.approx(LN2)
+
+
+def test_relativistic_loss_compares_with_the_average_of_the_other_side():
+    real, fake = torch.tensor([2.0, 4.0]), torch.tensor([0.0, 2.0])  # means 3 and 1
+    sp = torch.nn.functional.softplus  # BCE with logits: target 1 -> softplus(-x), target 0 -> softplus(x)
+    want_d = sp(-(real - 1)).mean() + sp(fake - 3).mean()
+    assert discriminator_loss("ragan", real, fake).item() == pytest.approx(want_d.item())
+    want_g = (sp(real - 1).mean() + sp(-(fake - 3)).mean()) / 2
+    assert generator_adv_loss("ragan", real, fake).item() == pytest.approx(want_g.item())
+    # shifting every logit by the same amount changes nothing: only differences count
+    assert discriminator_loss("ragan", real + 5, fake + 5).item() == pytest.approx(want_d.item())
+
+
+def test_generator_loss_trains_the_fake_only():
+    real = torch.randn(3, requires_grad=True)
+    fake = torch.randn(3, requires_grad=True)
+    generator_adv_loss("ragan", real, fake).backward()
+    assert real.grad is None and fake.grad is not None and fake.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="gan_loss"):
+        discriminator_loss("wgan", real, fake)
+
+
+def test_local_variance_matches_numpy():
+    x = torch.arange(25.0).reshape(1, 1, 5, 5) ** 1.5
+    v = local_variance(x, 3)
+    assert v.shape == x.shape
+    want = np.var(x[0, 0, 1:4, 1:4].numpy(), ddof=1)  # an interior pixel: no padding involved
+    assert v[0, 0, 2, 2].item() == pytest.approx(want, rel=1e-5)
+    assert local_variance(torch.full((1, 1, 8, 8), 3.0)).abs().max().item() == 0
+
+
+def test_ldl_penalises_noisy_residuals_where_the_ema_is_better():
+    torch.manual_seed(0)
+    hr = torch.rand(2, 1, 16, 16)
+    noise = 0.2 * torch.randn_like(hr)
+    sr = (hr + noise).requires_grad_(True)
+    # the EMA is clean: every residual of SR is an artifact
+    loss = ldl_loss(sr, hr.clone(), hr)
+    assert loss.item() > 0
+    loss.backward()
+    assert sr.grad.abs().sum() > 0
+    # the EMA is worse everywhere: nothing counts as an artifact
+    assert artifact_map(sr.detach(), hr + 2 * noise.abs() + 0.5, hr).abs().max().item() == 0
+    # a perfect output has no artifacts
+    assert ldl_loss(hr, hr + noise, hr).item() == 0
+    assert not artifact_map(sr, hr, hr).requires_grad
+
+
+@pytest.mark.parametrize("opts", [{}, {"spectral_norm": True, "batch_norm": False}, {"head": "patch"}])
+def test_discriminator_options_shapes_and_gradients(opts):
+    d = SRGANDiscriminator(in_channels=1, base_features=8, num_blocks=4, max_features=16, dense_features=16, **opts)
+    for size in (24, 40):
+        x = torch.rand(3, 1, size, size)
+        logit, feats = d(x, return_features=True)
+        want = (3,) if not opts.get("head") else (3, size // 4, size // 4)
+        assert logit.shape == want and len(feats) == 4
+    discriminator_loss("ragan", d(torch.rand(3, 1, 32, 32)), d(torch.rand(3, 1, 32, 32))).backward()
+    assert all(p.grad is not None for p in d.parameters())
+    assert ((0 <= d.score(x)) & (d.score(x) <= 1)).all()
+    if opts.get("spectral_norm"):
+        d.train()
+        for _ in range(20):  # power iteration converges: the largest singular value of each conv is ~1
+            d(x)
+        w = d.blocks[1][0].weight.flatten(1)
+        assert torch.linalg.matrix_norm(w, ord=2).item() == pytest.approx(1.0, abs=0.05)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+
+
+def test_halo_measure_on_a_step_edge():
+    hr = np.zeros((32, 32, 3), np.uint8)
+    hr[:, 16:] = 200
+    assert halo(hr, hr, 2) == 0.0
+    soft = hr.copy()
+    soft[:, 15] = 100  # inside the local range: a blur is not a halo
+    assert halo(soft, hr, 2) == 0.0
+    ring = hr.copy()
+    ring[:, 16] = 230  # 30 RGB codes over the bright side's max: 25.8 on Y, 23.8 past the slack
+    # the strong-edge pixels are columns 14-17 (their 5x5 windows span both sides); one overshoots
+    assert halo(ring, hr, 2) == pytest.approx((30 * 219 / 255 - 2) / 4, rel=1e-3)
+    flat = np.full((16, 16, 3), 90, np.uint8)
+    assert halo(flat + 50, flat, 2) == 0.0  # no strong edges: nothing to measure
+
+
+def test_temporal_psnr_sees_flicker_not_a_constant_error():
+    rng = np.random.default_rng(0)
+    hr = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(4)]
+    assert temporal_psnr(hr, hr, 2) == math.inf
+    steady = [np.clip(f.astype(int) + 7, 0, 255).astype(np.uint8) for f in hr]
+    assert temporal_psnr(steady, hr, 2) > 40  # wrong by the same amount in every frame: no flicker
+    biased = [np.full_like(f, 128) for f in hr]
+    flicker = [np.full_like(f, 128 + 20 * (t % 2)) for t, f in enumerate(hr)]
+    # a constant output misses the true motion; one that flickers besides does worse
+    assert temporal_psnr(flicker, hr, 2) < temporal_psnr(biased, hr, 2)
+    with pytest.raises(ValueError):
+        temporal_psnr(hr[:1], hr[:1], 2)
+
+
+def test_peer_architecture_matches_animevideov3():
+    net = SRVGGNetCompact()
+    assert sum(p.numel() for p in net.parameters()) == 621_424  # the peers README's count
+    out = net(torch.rand(1, 3, 8, 10))
+    assert out.shape == (1, 3, 32, 40)
+
+
+@pytest.mark.skipif(not PEER.exists(), reason=f"peer weights not found at {PEER}")
+def test_peer_weights_load_and_upscale():
+    lr = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    for s in (2, 4):
+        assert animevideov3_method(s)(lr).shape == (12 * s, 10 * s, 3)
