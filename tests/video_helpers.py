@@ -127,3 +127,88 @@ FAST = ["--backend", "torch", "--preset", "ultrafast", "--no-progress"]  # the v
 def model(tmp_path_factory):
     """A tiny luma model file, one per test module (import it into the module to use it)."""
     return make_model(tmp_path_factory.mktemp("model"))
+
+
+def _gradient_frames(n: int, width: int, height: int):
+    import av
+
+    yy, xx = np.mgrid[0:height, 0:width]
+    for i in range(n):
+        rgb = np.stack([(xx * 4 + i * 8) % 256, (yy * 4) % 256, ((xx + yy) * 2 + i * 16) % 256], -1).astype(np.uint8)
+        yield av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+
+
+def _write_tone(out, a, seconds: float) -> None:
+    """A 440 Hz stereo tone, ``seconds`` long, encoded with audio stream ``a`` of ``out``."""
+    import av
+
+    rate = a.codec_context.sample_rate
+    n, fs = int(seconds * rate), a.codec_context.frame_size or 1024
+    sig = (0.2 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)).astype(np.float32)
+    for s0 in range(0, n, fs):
+        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.repeat(sig[None, s0:s0 + fs], 2, 0)), format="fltp",
+                                        layout="stereo")
+        fr.sample_rate, fr.pts = rate, s0
+        for p in a.encode(fr):
+            out.mux(p)
+    for p in a.encode(None):
+        out.mux(p)
+
+
+def make_bframe_stream(path: Path, *, fmt: str | None = None, frames: int = 25, width: int = 64, height: int = 48,
+                       audio: str | None = None) -> Path:
+    """H.264 with B-frames (3) at 25 fps into a container that stores no pts: AVI (``audio``: e.g.
+    libmp3lame, as cameras write) or a raw elementary stream (``fmt="h264"``)."""
+    import av
+
+    with av.open(str(path), "w", format=fmt) as out:
+        vs = out.add_stream("libx264", rate=25, options={"preset": "veryfast", "crf": "20", "bf": "3"})
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        a = out.add_stream(audio, rate=44100, layout="stereo") if audio else None
+        for i, f in enumerate(_gradient_frames(frames, width, height)):
+            f.pts, f.time_base = i, Fraction(1, 25)
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+        if a is not None:
+            _write_tone(out, a, frames / 25)
+    return path
+
+
+def strip_pes_timestamps(data: bytes, kinds=("video", "audio")) -> bytes:
+    """An MPEG-TS with the PTS/DTS removed from the PES headers of ``kinds`` (replaced by stuffing)."""
+    b = bytearray(data)
+    for off in range(0, len(b) - 187, 188):
+        if b[off] != 0x47 or not b[off + 1] & 0x40:  # not a packet that starts a PES
+            continue
+        afc, p = (b[off + 3] >> 4) & 3, off + 4
+        if afc & 2:
+            p += 1 + b[p]
+        if not afc & 1 or p + 9 > off + 188 or b[p:p + 3] != b"\x00\x00\x01":
+            continue
+        sid = b[p + 3]
+        kind = "video" if 0xE0 <= sid <= 0xEF else "audio" if 0xC0 <= sid <= 0xDF or sid == 0xBD else None
+        if kind in kinds:
+            n = {2: 5, 3: 10}.get(b[p + 7] >> 6, 0)
+            b[p + 7] &= 0x3F
+            b[p + 9:p + 9 + n] = b"\xff" * n
+    return bytes(b)
+
+
+def make_ts_without_pts(path: Path, *, kinds=("video", "audio"), frames: int = 25) -> Path:
+    """An MPEG-TS (H.264 + AAC, 25 fps declared in the H.264 stream) whose PES headers of ``kinds`` carry no PTS."""
+    import av
+
+    src = make_clip(path.with_suffix(".src.mp4"), frames=frames, audio=True, time_base=Fraction(1, 25))
+    ts = path.with_suffix(".full.ts")
+    with av.open(str(src)) as i, av.open(str(ts), "w", format="mpegts") as o:
+        outs = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for p in i.demux():
+            if p.dts is not None:
+                p.stream = outs[p.stream.index]
+                o.mux(p)
+    path.write_bytes(strip_pes_timestamps(ts.read_bytes(), kinds))
+    src.unlink()
+    ts.unlink()
+    return path

@@ -46,6 +46,46 @@ def output_format(path: Path) -> str:
         tmp.unlink(missing_ok=True)
 
 
+class PacketClock:
+    """Timestamps for the audio/subtitle packets of one stream, where the container gives none.
+
+    An MPEG-TS whose PES headers carry no PTS gives packets without pts or dts: each one then starts
+    where the previous one ended (the stream's start, else the video's, for the first), and
+    dts = pts (audio is not reordered). A packet with only one of the two gets the other. Packets
+    with timestamps pass unchanged. The trial mux and the final mux both use it, so what the trial
+    accepts is what the final file gets.
+    """
+
+    def __init__(self, stream, video) -> None:
+        tb = stream.time_base
+        if stream.start_time is not None:
+            self.next = stream.start_time
+        elif video.start_time is not None and video.time_base and tb:
+            self.next = round(video.start_time * video.time_base / tb)
+        else:
+            self.next = 0
+        cc = stream.codec_context
+        rate = getattr(cc, "sample_rate", 0) if stream.type == "audio" else 0
+        self.step = max(1, round((cc.frame_size or 1024) / rate / tb)) if rate and tb else 1
+
+    def __call__(self, p):
+        if p.pts is None and p.dts is None:
+            p.pts = p.dts = self.next
+        elif p.pts is None:
+            p.pts = p.dts
+        elif p.dts is None:
+            p.dts = p.pts
+        self.next = max(self.next, p.pts + (p.duration or self.step))
+        return p
+
+
+def _timed_packets(inp, streams):
+    """Demux ``streams``, every packet with data carrying timestamps (see PacketClock); flush packets as they are."""
+    clocks = {s.index: PacketClock(s, inp.streams.video[0]) for s in streams}
+    for p in inp.demux(*streams):
+        yield clocks[p.stream.index](p) if p.size else p
+
+
 def _first_packets(inp, indices):
     """The first TRIAL_PACKETS packets of each input stream in ``indices``."""
     streams = [s for s in inp.streams if s.index in indices]
@@ -53,7 +93,7 @@ def _first_packets(inp, indices):
     if not streams:
         return got
     try:
-        for p in itertools.islice(inp.demux(*streams), 4000):
+        for p in itertools.islice(_timed_packets(inp, streams), 4000):
             if p.size and len(got[p.stream.index]) < TRIAL_PACKETS:
                 got[p.stream.index].append(p)
             if all(len(v) >= TRIAL_PACKETS for v in got.values()):
@@ -252,10 +292,10 @@ def _aux_packets(inp, plans, outs, window, offset_s):
     t_start, t_end = window
     streams = [inp.streams[p.index] for p in plans]
     actions = {p.index: p.action for p in plans}
-    for p in inp.demux(*streams):
+    for p in _timed_packets(inp, streams):
         idx = p.stream.index
         st = p.stream
-        if p.pts is None and p.dts is None:
+        if p.pts is None and p.dts is None:  # a flush packet (no data)
             if actions[idx] != "copy":
                 for q in _transcode(st, outs[idx], [None], offset_s):
                     yield float(q.pts * q.time_base) if q.pts is not None else 0.0, 1, q

@@ -104,7 +104,7 @@ def run_video(job: VideoJob, *, log=None) -> Result:
     end_s = job.start + job.duration if job.duration is not None and job.start is not None else \
         (info.start_s + job.duration if job.duration is not None else None)
 
-    first = next(iter_frames(info.path, start_s=job.start, end_s=end_s), None)
+    first = next(iter_frames(info.path, start_s=job.start, end_s=end_s, seek=info.real_pts), None)
     if first is None:
         raise _no_frames(info, job)
     fmt = convert.working_format(first.format.name)
@@ -169,7 +169,8 @@ def run_video(job: VideoJob, *, log=None) -> Result:
 
     def decode_loop():
         try:
-            it = iter_frames(info.path, start_s=job.start, end_s=end_s, after_pts=after_pts, stats=stats)
+            it = iter_frames(info.path, start_s=job.start, end_s=end_s, after_pts=after_pts, stats=stats,
+                             seek=info.real_pts)
             while not stop.is_set():
                 t = time.perf_counter()
                 frame = next(it, None)
@@ -275,6 +276,9 @@ def run_video(job: VideoJob, *, log=None) -> Result:
             and total + stats.damaged_packets < info.frames:
         stats.truncated = f"{total} of the {info.frames} frames its index lists"
         res.truncated = stats.truncated
+    if stats.repaired_pts:
+        log(f"notice: {info.format_name} input without usable frame timestamps: {stats.repaired_pts} frame(s) "
+            f"given best-effort timestamps (as ffprobe reports them)")
     if stats.damaged_packets or stats.truncated:
         log(f"warning: damaged input: {stats.damaged_packets} undecodable packet(s) skipped"
             + (f"; input ended early ({stats.truncated})" if stats.truncated else ""))
