@@ -9,7 +9,9 @@ display fps and latency (decode to display).
 
 The window is OpenCV's (the ``preview`` extra); ``--no-window`` runs the same loop without one,
 which measures whether a model and backend keep up with a source in real time.
-Keys: q or Esc quits, c toggles the comparison view (left half bicubic, right half the model),
+The window (:mod:`realtime_sr.preview_window`) opens at the output's size; keys: q or Esc quits,
+c toggles the comparison view (bicubic left of a movable, labelled divider, the model right),
+[ ] / arrows / the mouse move the divider, o toggles the overlay, s saves a side-by-side PNG,
 space pauses.
 """
 
@@ -19,8 +21,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from .errors import BackendError, InputError, UsageError, short_message
+from .errors import InputError, UsageError, short_message
+from .preview_window import KEYS, Window
 
 _END = object()
 
@@ -175,51 +179,6 @@ class Stats:
                 f"latency {self.latency_ms:.0f} ms")
 
 
-class Window:
-    """An OpenCV window; key handling returns 'quit', 'compare', 'pause' or None."""
-
-    @staticmethod
-    def check():
-        try:
-            import cv2
-        except ImportError:
-            raise BackendError("the preview window needs OpenCV: pip install 'realtime-sr[preview]' "
-                               "(or run with --no-window)") from None
-        return cv2
-
-    def __init__(self, title: str) -> None:
-        cv2 = self.check()
-        self.cv2, self.title = cv2, title
-        try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-        except cv2.error as exc:
-            why = ("this OpenCV has no GUI support, e.g. opencv-python-headless"
-                   if "not implemented" in str(exc) else short_message(exc))
-            raise BackendError(f"cannot open a window here ({why}); use --no-window") from None
-
-    def show(self, rgb, text: str) -> None:
-        import numpy as np
-
-        cv2 = self.cv2
-        bgr = np.ascontiguousarray(rgb[..., ::-1])
-        cv2.putText(bgr, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(bgr, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
-        cv2.imshow(self.title, bgr)
-
-    def poll(self):
-        """Handle window events; 'quit', 'compare', 'pause' or None. The picture stays as it is."""
-        cv2 = self.cv2
-        key = cv2.waitKey(1) & 0xFF
-        if key in (ord("q"), 27):
-            return "quit"
-        if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-            return "quit"  # closed with the mouse
-        return {ord("c"): "compare", ord(" "): "pause"}.get(key)
-
-    def close(self) -> None:
-        self.cv2.destroyWindow(self.title)
-
-
 class FrameUpscaler:
     """The video pipeline's per-frame path (Y plane through the network, chroma resized, no RGB
     round trip), then RGB for the screen. Colour handling as in ``realtime-sr video``."""
@@ -242,7 +201,7 @@ class FrameUpscaler:
 
 def run_preview(source: str, model, backend, *, fmt: str | None = None, window=True,
                 compare: bool = False, max_frames: int | None = None, pace: bool | None = None,
-                log=print) -> Stats:
+                mode: str | None = None, log=print) -> Stats:
     """The live loop; returns its statistics (also logged). ``window``: True, False or a Window."""
 
     upscale = FrameUpscaler(model, backend)
@@ -259,6 +218,9 @@ def run_preview(source: str, model, backend, *, fmt: str | None = None, window=T
     stats = Stats()
     latency = model_s = 0.0
     paused, skipped = False, 0
+    if win:
+        win.compare = compare
+        win.describe(model.name, mode=mode or model.meta.get("stage", "model"), backend=backend.name)
     t_start = time.monotonic()
     reader.start()
     try:
@@ -272,20 +234,22 @@ def run_preview(source: str, model, backend, *, fmt: str | None = None, window=T
                 t = time.monotonic()
                 sr = upscale(frame.frame)
                 model_s += time.monotonic() - t
-                view = compare_view(frame.frame.to_ndarray(format="rgb24"), sr) if compare else sr
+                lr = frame.frame.to_ndarray(format="rgb24") if (win or compare) else None
+                if compare and not win:
+                    compare_view(lr, sr)  # headless: the same work as the window's comparison view
                 stats.shown += 1
                 latency += time.monotonic() - frame.t_decoded
                 if win:
-                    fps = stats.shown / max(time.monotonic() - t_start, 1e-9)
-                    win.show(view, f"{model.name} {fps:.1f} fps" + ("  [bicubic | model]" if compare else ""))
+                    n = max(stats.shown, 1)
+                    win.show(sr, lr, fps=stats.shown / max(time.monotonic() - t_start, 1e-9),
+                             dropped=box.dropped + skipped, latency_ms=1e3 * latency / n, paused=False)
             if win:  # after every frame, while idle and while paused: keys must always work
                 action = win.poll()
                 if action == "quit":
                     break
-                if action == "compare":
-                    compare = not compare
-                elif action == "pause":
+                if action == "pause":
                     paused = not paused
+                    win.status["paused"] = paused
     except KeyboardInterrupt:
         pass
     finally:
@@ -306,8 +270,7 @@ def run_preview(source: str, model, backend, *, fmt: str | None = None, window=T
 def add_parser(sub, add_model_flags) -> None:
     p = sub.add_parser("preview", help="upscale a webcam, stream or file live in a window",
                        description="Live preview: the newest frame is always the one upscaled (frames the model "
-                                   "cannot keep up with are dropped, not queued). Keys: q quit, c compare "
-                                   "(bicubic | model), space pause.")
+                                   f"cannot keep up with are dropped, not queued). Keys: {KEYS}.")
     p.add_argument("source", help="webcam, webcam:N, a device (/dev/video0), a URL (rtsp://, http://) or a file")
     add_model_flags(p)
     p.set_defaults(mode="coarse")  # the one that keeps up on a CPU
@@ -316,6 +279,8 @@ def add_parser(sub, add_model_flags) -> None:
     p.add_argument("--no-window", dest="window", action="store_false",
                    help="no window: run the live loop and report whether it keeps up")
     p.add_argument("--frames", type=int, help="stop after showing this many frames")
+    p.add_argument("--save-dir", default=".", metavar="DIR",
+                   help="where the s key saves side-by-side PNGs, bicubic | model (default: the current folder)")
     p.add_argument("--no-pace", dest="pace", action="store_false", default=None,
                    help="read a file as fast as it decodes instead of at its own frame rate")
     p.set_defaults(func=_run)
@@ -328,12 +293,24 @@ def _run(a) -> int:
         raise UsageError("--frames must be at least 1")
     if not a.window and a.frames is None and is_live(a.source, a.fmt):
         raise UsageError("--no-window on a live source needs --frames N (it would run forever)")
-    win = Window(f"realtime-sr: {a.source}") if a.window else None  # before loading a model
-    model, backend = routing.load(a.model, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
-                                  precision=a.precision,
-                                  options=routing.RouteOptions(fraction=a.fine_fraction,
-                                                               hold=routing.VIDEO_HOLD))
+    if not is_live(a.source, a.fmt):
+        from .errors import require_file
+
+        require_file(a.source, "a video file")  # before a window opens or a model loads
+    if a.window and not Path(a.save_dir).is_dir():
+        raise UsageError(f"--save-dir {a.save_dir}: no such folder")
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    win = Window(f"realtime-sr: {a.source}", save_dir=a.save_dir, log=log) if a.window else None  # before the model
+    try:
+        model, backend = routing.load(a.model, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
+                                      precision=a.precision,
+                                      options=routing.RouteOptions(fraction=a.fine_fraction,
+                                                                   hold=routing.VIDEO_HOLD))
+    except BaseException:
+        if win:
+            win.close()
+        raise
     print(f"model {model.name} (x{model.scale}), backend {backend.name}", file=sys.stderr)
     run_preview(a.source, model, backend, fmt=a.fmt, window=win or False, compare=a.compare,
-                max_frames=a.frames, pace=a.pace, log=lambda m: print(m, file=sys.stderr))
+                max_frames=a.frames, pace=a.pace, mode=a.mode, log=log)
     return 0

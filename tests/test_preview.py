@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import types
 
 import numpy as np
 import pytest
@@ -150,43 +152,112 @@ def test_frame_upscaler_gives_the_rgb_picture_at_scale(tmp_path):
     assert np.abs(out.astype(np.float32) - ref).mean() < 6  # the same picture, sharper
 
 
+class StandInCV2(types.SimpleNamespace):
+    """What the preview window uses of OpenCV, without a display: records what it is asked to do."""
+
+    WINDOW_NORMAL, WINDOW_KEEPRATIO, WINDOW_GUI_NORMAL, WND_PROP_VISIBLE = 0, 0, 16, 1
+    FONT_HERSHEY_SIMPLEX, LINE_AA, error = 0, 16, RuntimeError
+    EVENT_MOUSEMOVE, EVENT_LBUTTONDOWN, EVENT_FLAG_LBUTTON = 0, 1, 1
+
+    def __init__(self, wait_key):
+        super().__init__(shown=[], sizes=[], mouse=None, waitKey=wait_key)
+
+    def namedWindow(self, *a):
+        pass
+
+    def setMouseCallback(self, title, fn):
+        self.mouse = fn
+
+    def resizeWindow(self, title, w, h):
+        self.sizes.append((w, h))
+
+    def destroyWindow(self, *a):
+        self.shown.append("closed")
+
+    def putText(self, *a):
+        pass
+
+    def getTextSize(self, text, font, scale, thick):
+        return (int(len(text) * 11 * scale), int(22 * scale)), 4
+
+    def getWindowProperty(self, *a):
+        return 1.0
+
+    def imshow(self, title, img):
+        self.shown.append(img.copy())
+
+    def frames(self):
+        return [s for s in self.shown if not isinstance(s, str)]
+
+
 def test_window_loop_with_a_stand_in_opencv(tmp_path, capsys, monkeypatch):
     """The window path without a display: frames are shown, 'c' toggles the comparison, 'q' quits."""
-    import sys
-    import types
-
-    shown = []
-
-    def wait_key(ms):  # keys by the number of frames shown so far
-        n = sum(1 for s in shown if not isinstance(s, str) and s.shape[0] > 2)
-        return {2: ord("c"), 4: ord("q")}.get(n, -1)
-
-    cv2 = types.SimpleNamespace(
-        WINDOW_NORMAL=0, WND_PROP_VISIBLE=1, FONT_HERSHEY_SIMPLEX=0, LINE_AA=16, error=RuntimeError,
-        namedWindow=lambda *a: None, destroyWindow=lambda *a: shown.append("closed"),
-        putText=lambda *a: None, getWindowProperty=lambda *a: 1.0,
-        imshow=lambda title, img: shown.append(img.copy()), waitKey=wait_key)
+    keys = {2: ord("c"), 5: ord("q")}  # 'c' after two frames; the redraw it makes and two more, then 'q'
+    cv2 = StandInCV2(lambda ms: keys.get(len(cv2.frames()), -1))  # keys by the number of pictures drawn so far
     monkeypatch.setitem(sys.modules, "cv2", cv2)
-    src = make_clip(tmp_path / "in.mp4", width=48, height=32, frames=30)
-    # paced at 25 fps, so the source outlasts the four frames the keys allow
+    src = make_clip(tmp_path / "in.mp4", width=160, height=120, frames=100)
+    # paced at 25 fps, so the source outlasts the four frames the keys allow, even on a busy machine
     assert run_cli("preview", src, "--model", make_model(tmp_path), "--backend", "torch") == 0
-    frames = [s for s in shown if not isinstance(s, str) and s.shape[0] > 2]
-    assert len(frames) == 4 and shown[-1] == "closed"  # quit on the 4th key
-    assert all(f.shape == (64, 96, 3) for f in frames)  # BGR at x2
-    divider = lambda f: (f[:, 47:49] == 255).all()  # noqa: E731 - the comparison view's white line
-    assert not divider(frames[1]) and divider(frames[2]) and divider(frames[3])  # 'c' after the 2nd frame
+    frames = cv2.frames()
+    assert len(frames) == 5 and cv2.shown[-1] == "closed"  # 4 frames, the comparison redrawn once; quit on 'q'
+    assert all(f.shape == (240, 320, 3) for f in frames)  # BGR at x2
+    assert cv2.sizes == [(320, 240)]  # the window fitted to the picture once, at its own size
+    divider = lambda f: (f[100:200, 159:161] == 255).all()  # noqa: E731 - the comparison view's white line
+    assert not divider(frames[1]) and divider(frames[2]) and divider(frames[4])  # 'c' after the 2nd frame
     assert "shown 4 frames" in capsys.readouterr().err
+
+
+def test_divider_moves_overlay_toggles_and_s_saves_side_by_side(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from realtime_sr.imageops import resize_bicubic
+    from realtime_sr.preview_window import Window
+
+    keys = iter([ord("]"), 65361, ord("o"), ord("s"), ord("q")])  # ], left arrow, o, s, q
+    cv2 = StandInCV2(lambda ms: next(keys))
+    monkeypatch.setitem(sys.modules, "cv2", cv2)
+    rng = np.random.default_rng(0)
+    lr = rng.integers(0, 200, (120, 160, 3), dtype=np.uint8)
+    sr = rng.integers(0, 200, (240, 320, 3), dtype=np.uint8)  # below 255: only the divider is white
+    logs = []
+    win = Window("t", save_dir=tmp_path, log=logs.append)
+    win.compare = True
+    win.describe("fine-x2", mode="fine", backend="torch")
+    win.show(sr, lr, fps=9.5, dropped=3, latency_ms=120.0)
+    assert [win.poll() for _ in range(3)] == [None, None, None]  # ], left arrow, o
+    cv2.mouse(cv2.EVENT_LBUTTONDOWN, 80, 50, 0)  # a click at a quarter of the width
+    cv2.mouse(cv2.EVENT_MOUSEMOVE, 240, 50, cv2.EVENT_FLAG_LBUTTON)  # dragged to three quarters
+    assert win.poll() is None and win.poll() == "quit"  # s, q
+    white = lambda f: {int(c) for c in np.flatnonzero((f[100:200] == 255).all(axis=(0, 2)))}  # noqa: E731
+    f = cv2.frames()
+    assert [white(x) for x in f] == [{159, 160}, {175, 176}, {159, 160}, {159, 160}, {79, 80}, {239, 240}]
+    top = slice(0, 60), slice(0, 100)  # where the overlay darkens the picture
+    assert f[3][top].mean() > f[2][top].mean() + 20  # 'o' took the overlay off
+    bottom = slice(200, 240)  # the divider's labels darken the picture beside it
+    assert f[2][bottom, 100:220].mean() < sr[bottom, 100:220].mean() - 20
+    saved = sorted(tmp_path.iterdir())
+    assert [p.name for p in saved] == ["realtime-sr-001.png"]
+    assert logs == [f"saved {saved[0]} (bicubic | fine-x2, 640x240)"]
+    pair = np.asarray(Image.open(saved[0]))
+    assert pair.shape == (240, 640, 3)  # bicubic | model, both whole and at full resolution
+    assert np.array_equal(pair[:, :320], resize_bicubic(lr, (320, 240))) and np.array_equal(pair[:, 320:], sr)
+
+
+def test_window_size_fits_the_screen_with_its_aspect():
+    from realtime_sr.preview_window import fit
+
+    assert fit((1280, 720), (1920, 1080)) == (1280, 720)  # fits: its own size
+    assert fit((3840, 2160), (1920, 1080)) == (1728, 972)  # 4K on a 1080p screen: 90%, 16:9 kept
+    assert fit((720, 1280), (1920, 1080)) == (547, 972)  # portrait: height decides
+    assert fit((1920, 1080), None) == (1440, 810)  # unknown screen: one that fits most
 
 
 def test_keys_still_work_while_paused(tmp_path, capsys, monkeypatch):
     """Space pauses (frames are then dropped, not shown) and space again resumes; q quits."""
-    import sys
-    import types
-
-    shown, polls = [], {"paused": 0}
+    polls = {"paused": 0}
 
     def wait_key(ms):
-        n = len(shown)
+        n = len(cv2.frames())
         if n == 1 and polls["paused"] == 0:
             polls["paused"] = 1
             return ord(" ")  # pause after the first frame
@@ -195,12 +266,78 @@ def test_keys_still_work_while_paused(tmp_path, capsys, monkeypatch):
             return ord(" ") if polls["paused"] == 6 else -1  # a few polls later: resume
         return ord("q") if n == 2 else -1
 
-    cv2 = types.SimpleNamespace(
-        WINDOW_NORMAL=0, WND_PROP_VISIBLE=1, FONT_HERSHEY_SIMPLEX=0, LINE_AA=16, error=RuntimeError,
-        namedWindow=lambda *a: None, destroyWindow=lambda *a: None, putText=lambda *a: None,
-        getWindowProperty=lambda *a: 1.0, imshow=lambda title, img: shown.append(img), waitKey=wait_key)
+    cv2 = StandInCV2(wait_key)
     monkeypatch.setitem(sys.modules, "cv2", cv2)
     src = make_clip(tmp_path / "in.mp4", width=48, height=32, frames=50)
     assert run_cli("preview", src, "--model", make_model(tmp_path), "--backend", "torch") == 0
     line = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("shown")][0]
     assert line.startswith("shown 2 frames") and int(line.split()[6].lstrip("(")) >= 1  # dropped while paused
+
+
+def _gui_opencv_missing() -> str | None:
+    """Why OpenCV cannot open a real window here, or None."""
+    import re
+
+    try:
+        import cv2
+    except ImportError as exc:
+        return f"OpenCV with a GUI is not importable ({exc}): pip install 'realtime-sr[preview]'"
+    m = re.search(r"GUI:\s*(\S+)", cv2.getBuildInformation())
+    if m and m.group(1).upper() == "NONE":
+        return "this OpenCV has no GUI (a headless build); the preview extra installs opencv-python"
+    return None
+
+
+def _window_problems(shot) -> list[str]:
+    """What a captured 640x360 comparison window lacks: picture in both halves, divider, labels."""
+    problems = []
+    if shot.shape != (360, 640, 3):
+        problems.append(f"picture {shot.shape[1]}x{shot.shape[0]}, not 640x360")
+    elif not (shot[100:260, :300].std() > 10 and shot[100:260, 340:].std() > 10):
+        problems.append("no picture in one half")
+    elif not (shot[100:170, 319:321] == 255).all():
+        problems.append("no white divider in the middle")
+    elif not shot[300:345, 200:310].mean() < shot[300:345, 100:200].mean():
+        problems.append("no label box beside the divider")
+    return problems
+
+
+@pytest.mark.slow
+def test_a_real_window_under_xvfb(tmp_path, monkeypatch):
+    """Under a real X server: the window is the output's size, and bicubic | model are both on screen."""
+    import os
+    import signal
+    import subprocess
+
+    import xwindow
+
+    from realtime_sr.preview_window import screen_size
+
+    if xwindow.missing_tools():
+        pytest.skip(f"no {', '.join(xwindow.missing_tools())}: apt-get install xvfb x11-utils x11-apps")
+    why = _gui_opencv_missing()
+    if why:
+        pytest.skip(why)
+    model = make_model(tmp_path)
+    src = make_clip(tmp_path / "in.mp4", width=320, height=180, frames=250)  # 10 s, to 640x360
+    with xwindow.xvfb(1920, 1080) as display:
+        monkeypatch.setenv("DISPLAY", display)
+        assert screen_size() == (1920, 1080)
+        proc = subprocess.Popen([sys.executable, "-m", "realtime_sr", "preview", str(src), "--compare",
+                                 "--model", str(model), "--backend", "torch"], env={**os.environ},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        size, problems = None, ["no window yet"]
+        try:
+            deadline = time.monotonic() + 60
+            while problems and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.3)  # a busy machine may take a while to load the model and draw
+                win = xwindow.find_window(display, "realtime-sr: ")
+                if win:
+                    size = win[1:]
+                    problems = _window_problems(xwindow.capture(display, win[0]))
+        finally:
+            proc.send_signal(signal.SIGINT)
+            err = proc.communicate(timeout=30)[1]
+    assert size == (640, 360)  # the output's size: 320x180 upscaled x2, on a 1920x1080 screen
+    assert not problems, f"{problems} within 60 s: {err[-500:]}"
+    assert proc.returncode == 0 and "shown" in err
