@@ -51,7 +51,7 @@ def _cmd_train(a) -> int:
     changes = parse_set(a.set or [])
     if a.data:
         changes["train_dirs"] = tuple(a.data)
-    for key in ("steps", "batch", "workers", "device", "val_dir"):
+    for key in ("steps", "batch", "workers", "device", "val_dir", "precision"):
         val = getattr(a, key)
         if val is not None:
             changes[key] = val
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int)
     p.add_argument("--workers", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="compute precision (default auto: AMP on CUDA; bf16 on a CPU with bf16 units "
+                        "where a timed probe shows it pays; else fp32)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe setting")
     p.add_argument("--stop-after", type=int, metavar="N", help="train N steps in this run, checkpoint, stop")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

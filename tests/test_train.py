@@ -44,6 +44,7 @@ ema_decay = 0.9
 val_every = 3
 ckpt_every = 100
 threads = 1
+precision = "fp32"
 """
 
 

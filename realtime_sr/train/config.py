@@ -29,6 +29,7 @@ class TrainConfig:
     batch: int = 16
     workers: int = 2
     scale_aug: tuple[float, float] = (0.6, 1.0)
+    degrade: dict[str, Any] = field(default_factory=dict)  # [degrade] table: real-world LR (train/degrade.py)
     # optimisation
     steps: int = 10000
     lr: float = 1e-3
@@ -48,6 +49,8 @@ class TrainConfig:
     ckpt_every: int = 500
     threads: int = 0                # torch intra-op threads (0: torch's default)
     device: str = "auto"
+    precision: str = "auto"         # auto | fp32 | bf16 | fp16 (train/compute.py: measured on CPU)
+    channels_last: bool | None = None  # None: measured under auto precision
     # gan stage
     d_hparams: dict[str, Any] = field(default_factory=dict)
     d_lr: float = 1e-4
@@ -56,6 +59,8 @@ class TrainConfig:
     fm_weight: float = 1e-2
     vgg_weights: str | None = None  # local VGG19 state_dict file; enables the perceptual loss
     vgg_weight: float = 1e-2
+    gan_loss: str = "vanilla"       # vanilla (SRGAN) | ragan (ESRGAN's relativistic average)
+    ldl_weight: float = 0.0         # LDL artifact penalty against the EMA generator (0: off)
     recipe_text: str = ""
 
 
@@ -74,7 +79,7 @@ def load_recipe(name_or_path: str) -> TrainConfig:
         raise UsageError(f"{path}: invalid TOML ({exc})") from None
     flat: dict[str, Any] = {}
     for key, value in raw.items():
-        if isinstance(value, dict) and key not in ("hparams", "d_hparams"):
+        if isinstance(value, dict) and key not in ("hparams", "d_hparams", "degrade"):
             flat.update(value)  # sections ([model], [data], [optim], ...) are only for reading
         else:
             flat[key] = value
@@ -127,7 +132,15 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError(f"colour must be y or rgb, not {cfg.colour!r}")
     if cfg.schedule not in ("cosine", "step"):
         raise UsageError(f"schedule must be cosine or step, not {cfg.schedule!r}")
+    if cfg.gan_loss not in ("vanilla", "ragan"):
+        raise UsageError(f"gan_loss must be vanilla or ragan, not {cfg.gan_loss!r}")
     if cfg.loss not in ("l1", "mse"):
         raise UsageError(f"loss must be l1 or mse, not {cfg.loss!r}")
     if cfg.steps <= 0 or cfg.batch <= 0 or cfg.lr_patch <= 0:
         raise UsageError("steps, batch and lr_patch must be positive")
+    from .compute import PRECISIONS
+    from .degrade import config_from
+
+    if cfg.precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {cfg.precision!r}")
+    config_from(cfg.degrade)  # unknown or malformed degradation settings fail here, before training

@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..archs import build
 from ..checkpoints import load_weights, save_weights
 from ..errors import UsageError
+from . import compute as compute_mod
 from .config import TrainConfig
 from .data import PatchDataset, StepSampler, find_training_images, find_validation_dir
 from .losses import VGGLoss, d_loss, feature_matching, g_adv_loss, pixel_loss
@@ -80,10 +81,17 @@ class EMA:
 
 
 def _init_from(net: torch.nn.Module, source: str) -> str:
-    """Copy every tensor of a weights file whose name and shape match (x2 -> x4 transfer too)."""
+    """Copy every tensor of a weights file whose name and shape match (x2 -> x4 transfer too).
+
+    ``source`` is a shipped name, a weights file, or a training checkpoint (``.pt``: its EMA)."""
     from ..models import resolve
 
-    state, meta = load_weights(resolve(source))
+    if source.endswith(".pt"):
+        if not Path(source).exists():
+            raise UsageError(f"{source}: no such checkpoint to initialise from")
+        state = torch.load(source, map_location="cpu", weights_only=True)["ema"]
+    else:
+        state, meta = load_weights(resolve(source))
     own = net.state_dict()
     hits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(hits)
@@ -166,6 +174,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     # resume: model, EMA, optimisers, schedulers, step, RNG
     start = 0
     elapsed_before = 0.0  # training wall time of earlier runs of this job
+    resumed_compute = None
     ckpt_path = out_dir / "last.pt"
     if resume:
         src = ckpt_path if resume == "auto" else Path(resume)
@@ -187,6 +196,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             torch.set_rng_state(ck["rng_cpu"].cpu())
             start = int(ck["step"])
             elapsed_before = float(ck.get("elapsed_s", 0.0))
+            resumed_compute = ck.get("compute")
             log(f"resumed from {src} at step {start}")
     if cfg.init_from and start == 0:  # a fresh run (nothing to resume): start from the named weights
         log(_init_from(g, cfg.init_from))
@@ -194,13 +204,32 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     if start >= cfg.steps:
         log(f"already at step {start} of {cfg.steps}")
 
+    # compute precision and layout: resumed runs keep what they started with
+    in_ch_g = cfg.hparams.get("in_channels", 1)
+    probe = torch.Generator().manual_seed(0)  # the probe batch leaves the training RNG alone
+    sample = (torch.rand(cfg.batch, in_ch_g, cfg.lr_patch, cfg.lr_patch, generator=probe).to(device),
+              torch.rand(cfg.batch, in_ch_g, cfg.lr_patch * cfg.scale, cfg.lr_patch * cfg.scale,
+                         generator=probe).to(device))
+    if resumed_compute and cfg.precision == "auto":
+        comp = compute_mod.Compute(**resumed_compute)
+    else:
+        comp = compute_mod.resolve(cfg.precision, device, g, sample, channels_last=cfg.channels_last, log=log)
+    log(f"compute: {comp.describe()}")
+    if comp.channels_last:
+        g.to(memory_format=torch.channels_last)
+        ema.module.to(memory_format=torch.channels_last)
+        if gan:
+            d.to(memory_format=torch.channels_last)
+
     g_train = DDP(g, device_ids=[device.index] if want_cuda else None) if world > 1 else g
     d_train = (DDP(d, device_ids=[device.index] if want_cuda else None) if world > 1 else d) if gan else None
 
     # data
     files = find_training_images(list(cfg.train_dirs))
+    from .degrade import config_from
+
     ds = PatchDataset(files, scale=cfg.scale, lr_patch=cfg.lr_patch, colour=cfg.colour,
-                      scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, rank=rank)
+                      scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, rank=rank, degrade=config_from(cfg.degrade))
     loader = torch.utils.data.DataLoader(
         ds, batch_size=cfg.batch, sampler=StepSampler(start, cfg.steps, cfg.batch),
         num_workers=cfg.workers, drop_last=True, pin_memory=want_cuda,
@@ -209,10 +238,8 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     val_dir = cfg.val_dir or find_validation_dir(list(cfg.train_dirs))
     val_pairs = load_pairs(val_dir, cfg.scale) if (main and val_dir) else None
 
-    # mixed precision on CUDA: bf16 where supported (no scaler), else fp16 with a scaler
-    amp_dtype = torch.bfloat16 if (want_cuda and torch.cuda.is_bf16_supported()) else torch.float16
-    autocast = lambda: torch.autocast("cuda", dtype=amp_dtype, enabled=want_cuda)  # noqa: E731
-    scaler = torch.amp.GradScaler("cuda", enabled=want_cuda and amp_dtype == torch.float16)
+    autocast = comp.autocast
+    scaler = comp.scaler()
     pix = pixel_loss(cfg.loss)
 
     log_path = out_dir / "log.csv"
@@ -228,7 +255,9 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         state = {"arch": cfg.arch, "hparams": cfg.hparams, "stage": cfg.stage, "step": step,
                  "g": g.state_dict(), "ema": ema.module.state_dict(), "opt_g": opt_g.state_dict(),
                  "sched_g": sched_g.state_dict(), "rng_cpu": torch.get_rng_state(), "config": asdict(cfg),
-                 "elapsed_s": elapsed_before + time.perf_counter() - t0}
+                 "elapsed_s": elapsed_before + time.perf_counter() - t0,
+                 "compute": {"device": comp.device, "precision": comp.precision,
+                             "channels_last": comp.channels_last, "reason": comp.reason}}
         if gan:
             state.update(d=d.state_dict(), opt_d=opt_d.state_dict(), sched_d=sched_d.state_dict())
         tmp = ckpt_path.with_suffix(".pt.part")
@@ -245,8 +274,8 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     n_run = 0
     step = start
     for step, (lr_b, hr_b) in enumerate(loader, start):
-        lr_b = lr_b.to(device, non_blocking=True)
-        hr_b = hr_b.to(device, non_blocking=True)
+        lr_b = comp.layout(lr_b.to(device, non_blocking=True))
+        hr_b = comp.layout(hr_b.to(device, non_blocking=True))
         loss_d_val = 0.0
         if gan:
             # discriminator step, generator frozen
@@ -263,7 +292,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             d.requires_grad_(False)
             g.requires_grad_(True)
         with autocast():
-            sr = g_train(lr_b)
+            sr = g_train(lr_b).float()
             loss_g = cfg.content_weight * pix(sr, hr_b) if gan else pix(sr, hr_b)
             if gan:
                 real_logit, real_feats = d(hr_b, return_features=True)
@@ -325,7 +354,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         metrics[Path(ed).name] = {"psnr": round(res.psnr, 4), "ssim": round(res.ssim, 5)}
         log(f"{cfg.name} on {Path(ed).name}: PSNR {res.psnr:.3f} dB, SSIM {res.ssim:.4f}")
     meta = {
-        "name": cfg.name.replace("_x", "-x"),
+        "name": cfg.name.replace("_", "-"),
         "arch": cfg.arch, "hparams": cfg.hparams, "scale": cfg.scale, "colour": cfg.colour,
         "stage": cfg.stage, "context": receptive_context(cfg.arch, cfg.hparams),
         "params": sum(p.numel() for p in g.parameters()),
@@ -333,8 +362,10 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             "data": [str(Path(p)) for p in cfg.train_dirs], "images": len(files),
             "steps": cfg.steps, "batch": cfg.batch * world, "lr_patch": cfg.lr_patch,
             "world_size": world, "hardware": _hardware(device, world),
-            "time_s": round(elapsed_before + elapsed, 1),
+            "time_s": round(elapsed_before + elapsed, 3),
             "torch": torch.__version__, "init_from": cfg.init_from,
+            "compute": comp.describe(),
+            "degradations": cfg.degrade or "none (clean PIL bicubic LR)",
         },
         "recipe": cfg.recipe_text,
         "source_commit": _source_commit(),
