@@ -150,3 +150,5 @@ def test_packet_clock_fills_missing_audio_timestamps():
     assert [(p.pts, p.dts) for p in pk] == [(7200, 7200), (9120, 9120), (11040, 11040)]
     kept = clock(NS(pts=50000, dts=None, duration=1920))
     assert (kept.pts, kept.dts) == (50000, 50000)
+    back = clock(NS(pts=None, dts=50000, duration=1920))  # a repeated dts: one tick on, never back
+    assert (back.pts, back.dts) == (50001, 50001)

@@ -51,8 +51,9 @@ class PacketClock:
 
     An MPEG-TS whose PES headers carry no PTS gives packets without pts or dts: each one then starts
     where the previous one ended (the stream's start, else the video's, for the first), and
-    dts = pts (audio is not reordered). A packet with only one of the two gets the other. Packets
-    with timestamps pass unchanged. The trial mux and the final mux both use it, so what the trial
+    dts = pts (audio is not reordered). A packet with only one of the two gets the other, and a dts
+    not after the previous one becomes the previous plus one tick (muxers refuse it). Packets with
+    valid timestamps pass unchanged. The trial mux and the final mux both use it, so what the trial
     accepts is what the final file gets.
     """
 
@@ -67,6 +68,7 @@ class PacketClock:
         cc = stream.codec_context
         rate = getattr(cc, "sample_rate", 0) if stream.type == "audio" else 0
         self.step = max(1, round((cc.frame_size or 1024) / rate / tb)) if rate and tb else 1
+        self.last_dts: int | None = None
 
     def __call__(self, p):
         if p.pts is None and p.dts is None:
@@ -75,6 +77,10 @@ class PacketClock:
             p.pts = p.dts
         elif p.dts is None:
             p.dts = p.pts
+        if self.last_dts is not None and p.dts <= self.last_dts:  # muxers refuse a dts that goes back (EINVAL)
+            p.dts = self.last_dts + 1
+            p.pts = max(p.pts, p.dts)
+        self.last_dts = p.dts
         self.next = max(self.next, p.pts + (p.duration or self.step))
         return p
 

@@ -87,15 +87,24 @@ def check_paths(job: VideoJob) -> None:
 
 
 def run_video(job: VideoJob, *, log=None) -> Result:
-    """Upscale ``job.input`` to ``job.output``; returns what was done. Errors are RealtimeSRErrors."""
+    """Upscale ``job.input`` to ``job.output``; returns what was done. Errors are RealtimeSRErrors.
+
+    A second run on the same OUT while this one works is refused (see segments.RunLock)."""
+    from .segments import RunLock
+
+    log = log or (lambda m: print(m, file=sys.stderr))
+    t_start = time.perf_counter()
+    check_paths(job)
+    with RunLock(job.output):
+        return _run(job, log, t_start)
+
+
+def _run(job: VideoJob, log, t_start: float) -> Result:
     from .. import routing
     from . import convert, mux, sink
     from .segments import WorkDir, input_key
     from .source import DecodeStats, iter_frames, probe
 
-    log = log or (lambda m: print(m, file=sys.stderr))
-    t_start = time.perf_counter()
-    check_paths(job)
     info = probe(job.input)
     sink.check_encoder(job.encoder)
     model = routing.load_for_mode(job.model, scale=job.scale, mode=job.mode)

@@ -6,7 +6,7 @@ and the manifest is replaced atomically, so after a crash or Ctrl-C every listed
 The manifest also holds a key (input size and mtime, model, scale, encoder settings, part of the
 input, segment length ...): ``--resume`` continues only when the key matches, from the frame after
 the last listed segment's last pts; otherwise it says why and the user starts over. The folder is
-removed once OUT is in place.
+removed once OUT is in place. :class:`RunLock` keeps a second run off the same OUT meanwhile.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 
 VERSION = 1
 
@@ -95,6 +95,64 @@ class WorkDir:
         for p in self.dir.iterdir():
             if p.name not in listed:
                 p.unlink(missing_ok=True)
+
+
+class RunLock:
+    """One run per OUT: an exclusive lock on ``.<OUT name>.rsr-lock`` beside OUT, held for the whole run.
+
+    The kernel holds the lock (``flock``), not the file's existence, so a lock left by a process
+    that was killed is free at once and never blocks ``--resume``; the file holds the owner's pid,
+    which the refusal names. The file is removed when the run ends.
+    """
+
+    def __init__(self, out_path: Path) -> None:
+        out_path = Path(out_path)
+        self.out = out_path
+        self.path = out_path.parent / f".{out_path.name}.rsr-lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # no flock on this platform (Windows): runs are not serialised
+            return self
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:  # a read-only or full folder: the same one-line error as any write
+                from .sink import raise_write_error
+
+                raise_write_error(exc, self.out)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise OutputError(f"{self.out}: another realtime-sr run (pid {owner}) is writing it; wait for it "
+                                  f"to finish or stop it, then use --resume") from None
+            try:  # the holder before us may have removed the file after we opened it: lock the current one
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def _jsonable(d: dict) -> dict:
