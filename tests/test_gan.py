@@ -136,3 +136,62 @@ def test_peer_weights_load_and_upscale():
     lr = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
     for s in (2, 4):
         assert animevideov3_method(s)(lr).shape == (12 * s, 10 * s, 3)
+
+
+GAN_RECIPE = """
+stage = "gan"
+arch = "srgan_generator"
+scale = 2
+colour = "y"
+[hparams]
+scale = 2
+in_channels = 1
+num_features = 8
+num_blocks = 1
+[d_hparams]
+base_features = 8
+num_blocks = 4
+max_features = 16
+head = "{head}"
+spectral_norm = {sn}
+[data]
+train_dirs = ["{data}"]
+val_dir = "{data}"
+lr_patch = 12
+batch = 2
+workers = 0
+[optim]
+steps = 4
+lr = 1e-3
+warmup_steps = 1
+gan_loss = "ragan"
+ldl_weight = 10.0
+ema_decay = 0.5
+[run]
+val_every = 100
+ckpt_every = 100
+threads = 1
+precision = "fp32"
+"""
+
+
+@pytest.mark.parametrize("head,sn", [("dense", "false"), ("patch", "true")])
+def test_gan_stage_trains_with_ragan_and_ldl(tmp_path, head, sn):
+    from helpers import write_image_folder
+    from realtime_sr.checkpoints import load_weights
+    from realtime_sr.train.config import load_recipe, override
+    from realtime_sr.train.loop import train
+
+    data = write_image_folder(tmp_path / "train", n=2, size=(48, 40))
+    r = tmp_path / "tiny_gan.toml"
+    r.write_text(GAN_RECIPE.format(data=data, head=head, sn=sn))
+    cfg = load_recipe(str(r))
+    out = train(cfg, out_dir=tmp_path / "run", progress=False, log=lambda m: None)
+    state, meta = load_weights(out)
+    assert meta["stage"] == "gan" and all(torch.isfinite(v).all() for v in state.values())
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
+    assert rows and all(math.isfinite(float(x)) for row in rows for x in row.split(",")[1:3])
+    from realtime_sr.errors import UsageError
+
+    with pytest.raises(UsageError, match="gan_loss"):
+        override(cfg, gan_loss="wgan")

@@ -2,7 +2,8 @@
 
 Stages: ``coarse`` and ``fine`` minimise a pixel loss; ``gan`` alternates a discriminator step
 (generator frozen) and a generator step (discriminator frozen) with content + adversarial +
-feature-matching (+ optional VGG) losses. Adam with warm-up then cosine or step decay,
+feature-matching (+ optional VGG, + LDL artifact) losses, the adversarial one standard or
+relativistic average (``gan_loss``). Adam with warm-up then cosine or step decay,
 gradient clipping, an EMA of the generator, AMP on CUDA, DistributedDataParallel under
 torchrun, checkpoints that resume exactly, validation PSNR/SSIM every ``val_every`` steps.
 """
@@ -30,7 +31,7 @@ from ..errors import UsageError
 from . import compute as compute_mod
 from .config import TrainConfig
 from .data import PatchDataset, StepSampler, find_training_images, find_validation_dir
-from .losses import VGGLoss, d_loss, feature_matching, g_adv_loss, pixel_loss
+from .losses import VGGLoss, discriminator_loss, feature_matching, generator_adv_loss, ldl_loss, pixel_loss
 
 
 def receptive_context(arch: str, hparams: dict) -> int:
@@ -284,7 +285,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             with torch.no_grad(), autocast():
                 fake = g(lr_b)
             with autocast():
-                loss_d = d_loss(d_train(hr_b), d_train(fake.detach()))
+                loss_d = discriminator_loss(cfg.gan_loss, d_train(hr_b), d_train(fake.detach()))
             optimizer_step(opt_d, loss_d, d.parameters(), scaler, cfg.grad_clip)
             sched_d.step()
             loss_d_val = loss_d.item()  # sync point (logging)
@@ -297,10 +298,14 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             if gan:
                 real_logit, real_feats = d(hr_b, return_features=True)
                 fake_logit, fake_feats = d(sr, return_features=True)
-                loss_g = loss_g + cfg.adv_weight * g_adv_loss(fake_logit)
+                loss_g = loss_g + cfg.adv_weight * generator_adv_loss(cfg.gan_loss, real_logit, fake_logit)
                 loss_g = loss_g + cfg.fm_weight * feature_matching(real_feats, fake_feats)
                 if vgg is not None:
                     loss_g = loss_g + cfg.vgg_weight * vgg(sr.float(), hr_b)
+                if cfg.ldl_weight:  # artifacts: where the EMA generator does better than this one
+                    with torch.no_grad():
+                        ema_sr = ema.module(lr_b).float()
+                    loss_g = loss_g + cfg.ldl_weight * ldl_loss(sr, ema_sr, hr_b)
         optimizer_step(opt_g, loss_g, g.parameters(), scaler, cfg.grad_clip)
         scaler.update()
         sched_g.step()
