@@ -14,17 +14,24 @@ def _methods(a) -> list[tuple[str, object]]:
     from .models import shipped_models
     from .upscale import upscale_array
 
+    from .models import VARIANTS, default_name, model_name
+
     opts = routing.RouteOptions(fraction=a.fine_fraction)
+    variants = [a.variant] if a.variant else list(VARIANTS)
+    shipped = shipped_models()
     if a.model is not None:
         runs = [(a.model, "routed" if a.mode == "routed" else "fine")]
     elif a.mode == "all":
-        runs = [(n, m) for n, m in ((f"coarse-x{a.scale}", "coarse"), (f"fine-x{a.scale}", "fine"),
-                                    (f"fine-x{a.scale}", "routed"), (f"gan-x{a.scale}", "gan"))
-                if n in shipped_models() and (m != "routed" or f"coarse-x{a.scale}" in shipped_models())]
+        runs = [(model_name(role, a.scale, v), m) for v in variants
+                for role, m in (("coarse", "coarse"), ("fine", "fine"), ("fine", "routed"), ("gan", "gan"))]
+        runs = [(n, m) for n, m in runs if n in shipped and (
+            m != "routed" or n.replace("fine-", "coarse-", 1) in shipped)]
         if not runs:
             raise ModelNotFoundError(f"no shipped x{a.scale} models")
     else:
-        runs = [(None, a.mode)]
+        runs = [(default_name("fine" if a.mode == "routed" else a.mode, a.scale, v), a.mode) for v in variants]
+        runs = [r for r in runs if r[0] in shipped] or [(None, a.mode)]
+        runs = list(dict.fromkeys(runs))  # a role shipped in one variant only resolves to it twice
     out = []
     for name, mode in runs:
         model, backend = routing.load(name, scale=a.scale, mode=mode, backend=a.backend, device=a.device,
@@ -40,11 +47,13 @@ def run_eval(a) -> int:
     from .models import pick_scale
 
     a.scale = pick_scale(a.model, a.scale)
-    pairs = load_pairs(a.folder, a.scale)
+    pairs = load_pairs(a.folder, a.scale, lr_codec=a.lr_codec, lr_crf=a.lr_crf, lr_quality=a.lr_quality)
     results = [evaluate(pairs, bicubic_method(a.scale), a.scale, "bicubic")]
     for label, fn in _methods(a):
         results.append(evaluate(pairs, fn, a.scale, label))
     set_name = Path(a.folder).resolve().name
+    if a.lr_codec:
+        set_name += f" (LR {a.lr_codec} " + (f"q{a.lr_quality})" if a.lr_codec == "jpeg" else f"CRF {a.lr_crf})")
     if a.json:
         print(json.dumps({"set": set_name, "scale": a.scale, "images": len(pairs), "results": [
             {"method": r.method, "psnr": round(r.psnr, 4), "ssim": round(r.ssim, 5),

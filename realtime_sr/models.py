@@ -1,8 +1,15 @@
 """Shipped models and the loaded-model descriptor.
 
-A model is named ``<role>-x<scale>`` (``coarse-x2``, ``fine-x4``, ``gan-x4`` ...) and lives in
-``realtime_sr/weights/<role>_x<scale>.safetensors``; ``--model`` also takes a path to any
-realtime-sr weights file. An unknown name lists the valid ones.
+A model is named ``<role>-x<scale>[-<variant>]`` and lives in
+``realtime_sr/weights/<role>_x<scale>[_<variant>].safetensors``. Three axes:
+
+* role: ``coarse`` (fast, whole frames), ``fine`` (the SRGAN generator, PSNR-trained), ``gan``;
+* scale: 2 or 4;
+* variant: ``clean`` (no suffix: trained on clean PIL-bicubic downscales, the literature's
+  protocol: ``coarse-x2``) or ``real`` (trained on real-world degradations: other kernels, blur,
+  noise, JPEG and video codecs: ``fine-x2-real``), for the compressed video people have.
+
+``--model`` also takes a path to any realtime-sr weights file. An unknown name lists the valid ones.
 """
 
 from __future__ import annotations
@@ -16,7 +23,21 @@ from .errors import ModelNotFoundError, UsageError
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 ROLES = ("coarse", "fine", "gan")
 SCALES = (2, 4)
+VARIANTS = ("clean", "real")
 DEFAULT_SCALE = 2
+
+
+def model_name(role: str, scale: int, variant: str = "clean") -> str:
+    """The registry name of a shipped model: ``fine-x2``, ``fine-x2-real`` ..."""
+    if variant not in VARIANTS:
+        raise UsageError(f"--variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+    return f"{role}-x{scale}" + ("" if variant == "clean" else f"-{variant}")
+
+
+def variant_of(name: str) -> str:
+    """The variant a model name says (``clean`` for a name without a suffix or a path)."""
+    tail = name.rsplit("-", 1)[-1]
+    return tail if tail in VARIANTS[1:] else "clean"
 
 
 def pick_scale(model: str | None, scale: int | None) -> int:
@@ -34,18 +55,32 @@ def shipped_models() -> dict[str, Path]:
     """Name -> path of every weights file shipped in the package."""
     out = {}
     for p in sorted(WEIGHTS_DIR.glob("*_x*.safetensors")):
-        role, _, scale = p.stem.rpartition("_x")
-        out[f"{role}-x{scale}"] = p
+        role, _, rest = p.stem.rpartition("_x")
+        scale, _, variant = rest.partition("_")
+        out[f"{role}-x{scale}" + (f"-{variant}" if variant else "")] = p
     return out
 
 
-def resolve(model: str | None = None, *, scale: int | None = None, mode: str = "fine") -> Path:
-    """The weights path for ``--model NAME|PATH`` or, without it, the shipped model for mode and scale."""
+def default_name(mode: str, scale: int | None = None, variant: str = "clean") -> str:
+    """The shipped model for a role, scale and variant; where that variant is not shipped for the
+    role (say, a GAN trained only on real-world degradations), the other one."""
+    scale = DEFAULT_SCALE if scale is None else scale
+    if scale not in SCALES:
+        raise UsageError(f"--scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
+    name = model_name(mode, scale, variant)
+    known = shipped_models()
+    if name not in known:
+        others = [model_name(mode, scale, v) for v in VARIANTS if v != variant]
+        name = next((n for n in others if n in known), name)
+    return name
+
+
+def resolve(model: str | None = None, *, scale: int | None = None, mode: str = "fine",
+            variant: str = "clean") -> Path:
+    """The weights path for ``--model NAME|PATH`` or, without it, the shipped model for mode,
+    scale and variant."""
     if model is None:
-        scale = DEFAULT_SCALE if scale is None else scale
-        if scale not in SCALES:
-            raise UsageError(f"--scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
-        model = f"{mode}-x{scale}"
+        model = default_name(mode, scale, variant)
     path = Path(model)
     if path.suffix == ".safetensors" or path.exists() or "/" in model:
         if not path.exists():
@@ -85,12 +120,14 @@ class Model:
         return int(self.meta.get("context", 24))
 
 
-def load_model(model: str | Path | None = None, *, scale: int | None = None, mode: str = "fine") -> Model:
-    """Load a shipped model by name (``'fine-x4'``), a weights path, or the default for mode and scale."""
+def load_model(model: str | Path | None = None, *, scale: int | None = None, mode: str = "fine",
+               variant: str = "clean") -> Model:
+    """Load a shipped model by name (``'fine-x4'``), a weights path, or the default for mode,
+    scale and variant."""
     from .archs.fuse import fuse_batchnorm
     from .checkpoints import build_network
 
-    path = resolve(None if model is None else str(model), scale=scale, mode=mode)
+    path = resolve(None if model is None else str(model), scale=scale, mode=mode, variant=variant)
     net, meta = build_network(path)
     if scale is not None and int(meta["scale"]) != scale:
         raise UsageError(f"{path.name} is a x{meta['scale']} model, but --scale {scale} was asked")

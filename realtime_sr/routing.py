@@ -83,8 +83,11 @@ class RoutedModel:
             raise UsageError(f"routing needs one colour handling: {coarse.name} {coarse.colour}, "
                              f"{fine.name} {fine.colour}")
         self.coarse, self.fine = coarse, fine
-        shipped = (coarse.name, fine.name) == (f"coarse-x{fine.scale}", f"fine-x{fine.scale}")
-        self.name = f"routed-x{fine.scale}" if shipped else f"routed({coarse.name}+{fine.name})"
+        from .models import model_name, variant_of
+
+        v = variant_of(fine.name)
+        shipped = (coarse.name, fine.name) == (model_name("coarse", fine.scale, v), model_name("fine", fine.scale, v))
+        self.name = model_name("routed", fine.scale, v) if shipped else f"routed({coarse.name}+{fine.name})"
         self.path = fine.path
         self.meta = {"coarse": str(coarse.path), "fine": str(fine.path)}
 
@@ -341,15 +344,16 @@ def _device_of(backend):
     return torch.device("cpu")
 
 
-def load_for_mode(model=None, *, scale: int | None = None, mode: str = "fine"):
+def load_for_mode(model=None, *, scale: int | None = None, mode: str = "fine", variant: str = "clean"):
     """The model for ``mode``: a Model, or for ``routed`` a RoutedModel of the shipped coarse model
-    and the fine one (``model`` may name the fine model: a shipped name or a path)."""
-    from .models import load_model
+    and the fine one (``model`` may name the fine model: a shipped name or a path; the coarse
+    model is then of the fine one's variant)."""
+    from .models import load_model, variant_of
 
     if mode != "routed":
-        return load_model(model, scale=scale, mode=mode)
-    fine = load_model(model, scale=scale, mode="fine")
-    return RoutedModel(load_model(None, scale=fine.scale, mode="coarse"), fine)
+        return load_model(model, scale=scale, mode=mode, variant=variant)
+    fine = load_model(model, scale=scale, mode="fine", variant=variant)
+    return RoutedModel(load_model(None, scale=fine.scale, mode="coarse", variant=variant_of(fine.name)), fine)
 
 
 def backend_for(model, *, backend: str = "auto", device: str = "auto", precision: str = "fp32",
@@ -372,8 +376,8 @@ def backend_for(model, *, backend: str = "auto", device: str = "auto", precision
 
 def load(model=None, *, scale: int | None = None, mode: str = "fine", backend: str = "auto",
          device: str = "auto", precision: str = "fp32", options: RouteOptions | None = None, log=None,
-         **backend_kwargs):
+         variant: str = "clean", **backend_kwargs):
     """(model, backend) for ``mode``: :func:`load_for_mode` then :func:`backend_for`."""
-    m = load_for_mode(model, scale=scale, mode=mode)
+    m = load_for_mode(model, scale=scale, mode=mode, variant=variant)
     return m, backend_for(m, backend=backend, device=device, precision=precision, options=options, log=log,
                           **backend_kwargs)
