@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from video_helpers import FAST, make_clip, model, run_cli, video_facts  # noqa: F401 (model: a fixture)
-
-
-def start_and_pause(src, out, model):
-    """A real `realtime-sr video` run, stopped (SIGSTOP) once it has finished a segment: mid-run, on any machine."""
-    args = [sys.executable, "-m", "realtime_sr", "video", str(src), str(out), "--model", str(model),
-            "--segment-seconds", "0.2", "--queue", "1", *FAST]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-    manifest = out.parent / f".{out.name}.rsr-work" / "manifest.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if json.loads(manifest.read_text())["segments"]:
-                proc.send_signal(signal.SIGSTOP)
-                return proc
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.005)
-    proc.kill()
-    pytest.fail(f"the first run ended before its first segment: {proc.communicate()[1][-500:]}")
+from video_helpers import FAST, make_clip, model, run_cli, start_run_and_pause, video_facts  # noqa: F401
 
 
 def test_second_run_on_a_busy_output_is_refused_and_the_first_finishes(tmp_path, model, capsys):
     src = make_clip(tmp_path / "in.mp4", frames=30, width=96, height=64, audio=True)
     out = tmp_path / "out.mp4"
-    first = start_and_pause(src, out, model)
+    first = start_run_and_pause(src, out, model)
     try:
         for extra in (["--resume"], [], ["-y"]):
             assert run_cli("video", src, out, "--model", model, "--segment-seconds", "0.2", *extra, *FAST) == 1
@@ -54,7 +31,7 @@ def test_second_run_on_a_busy_output_is_refused_and_the_first_finishes(tmp_path,
 def test_a_killed_runs_lock_does_not_block_resume(tmp_path, model, capsys):
     src = make_clip(tmp_path / "in.mp4", frames=30, width=96, height=64, audio=True)
     out = tmp_path / "out.mp4"
-    first = start_and_pause(src, out, model)
+    first = start_run_and_pause(src, out, model)
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=30)
     assert (tmp_path / ".out.mp4.rsr-lock").read_text().strip() == str(first.pid)  # stale: still on disk

@@ -212,3 +212,29 @@ def make_ts_without_pts(path: Path, *, kinds=("video", "audio"), frames: int = 2
     src.unlink()
     ts.unlink()
     return path
+
+
+def start_run_and_pause(src, out, model):
+    """A real `realtime-sr video` run (a subprocess), stopped with SIGSTOP as soon as it has listed its
+    first finished segment: mid-run whatever the machine's speed (the clip must outlast one poll)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "realtime_sr", "video", str(src), str(out), "--model", str(model),
+            "--segment-seconds", "0.2", "--queue", "1", *FAST]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    manifest = out.parent / f".{out.name}.rsr-work" / "manifest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if json.loads(manifest.read_text())["segments"]:
+                proc.send_signal(signal.SIGSTOP)
+                return proc
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.005)
+    proc.kill()
+    pytest.fail(f"the first run ended before its first segment: {proc.communicate()[1][-500:]}")
