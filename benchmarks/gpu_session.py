@@ -1,0 +1,365 @@
+"""One prepared GPU session: train first, then check every GPU path, all inside a wall-clock budget.
+
+    bash benchmarks/gpu_session.sh                       # on the GPU machine: OUT=... , 9 minutes
+    bash benchmarks/gpu_session.sh --minutes 0.2         # a CPU dry run (what the test runs)
+
+1. Training (``--train-share`` of the budget, two thirds by default): the recipes of
+   benchmarks/gpu_train.py's plan, side by side, from the pre-cut patch file (``--data``; default
+   ``.gpu/patches.npy``, else ``.gpu/patches.tar`` unpacked), each packed into
+   ``OUT/train_<recipe>.tar`` as it goes.
+2. Checks, in the time left: the gpu- and tensorrt-marked tests; speed rows
+   (benchmarks/gpu_speed.py: torch CUDA fp32/fp16/bf16 for coarse, fine and routed at 640x360 and
+   1920x1080 LR; TensorRT where it imports); one end-to-end ``realtime-sr video`` 1080p -> 4K on a
+   generated clip (PyAV from carried wheels). Packed into ``OUT/checks.tar``.
+3. ``OUT/summary.md``: what ran, what was skipped and why (rewritten after every stage), and
+   ``OUT/session.log``. At most 8 files in OUT, each under 16 MiB: what a device machine returns.
+
+Without CUDA everything still runs, small: the dry run that keeps this script from rotting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for p in (ROOT, ROOT / "benchmarks"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import gpu_train  # noqa: E402
+import make_patches  # noqa: E402
+
+CHECK_SHARES = {"tests": 0.3, "speed": 0.4, "video": 0.3}
+
+
+class Session:
+    def __init__(self, a) -> None:
+        self.a, self.out = a, a.out
+        self.t0 = float(os.environ.get("GPU_SESSION_T0") or time.time())  # the shell's start, wheels included
+        self.deadline = self.t0 + a.minutes * 60
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.work = a.work or Path(tempfile.mkdtemp(prefix="gpu_session_"))
+        self.checks_dir = self.work / "checks"
+        self.checks_dir.mkdir(parents=True, exist_ok=True)
+        self.logf = open(self.out / "session.log", "a")
+        self.env: dict = {}
+        self.runs: list = []
+        self.train_notes: list[dict] = []
+        self.checks: list[dict] = []
+
+    def log(self, msg: str) -> None:
+        line = f"[{time.time() - self.t0:6.1f} s] {msg}"
+        print(line, flush=True)
+        self.logf.write(line + "\n")
+        self.logf.flush()
+
+    def left(self) -> float:
+        return self.deadline - time.time()
+
+    # ------------------------------------------------------------------ environment
+    def environment(self) -> None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+        self.device = "cuda" if cuda and not self.a.cpu else "cpu"
+        env = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "host": platform.node(), "python": platform.python_version(), "cpus": os.cpu_count(),
+               "torch": torch.__version__, "torch_cuda": torch.version.cuda, "device": self.device,
+               "budget_min": self.a.minutes}
+        if cuda:
+            env["gpu"] = torch.cuda.get_device_name(0)
+            env["capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
+            env["bf16"] = torch.cuda.is_bf16_supported()
+        for mod in ("av", "tensorrt", "onnxruntime"):
+            try:
+                env[mod] = __import__(mod).__version__
+            except Exception as exc:  # noqa: BLE001 - any import failure is a reason to report
+                env[mod] = f"not importable ({type(exc).__name__})"
+        smi = shutil.which("nvidia-smi")
+        if smi:
+            r = _run([smi, "--query-gpu=name,driver_version,memory.total,compute_cap", "--format=csv,noheader"], 15)
+            env["nvidia_smi"] = r["output"].strip()
+        self.env = env
+        (self.checks_dir / "env.json").write_text(json.dumps(env, indent=1))
+        self.log("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+
+    # ------------------------------------------------------------------ training
+    def data_file(self) -> tuple[Path | None, str]:
+        cand = [self.a.data] if self.a.data else [ROOT / ".gpu" / "patches.npy", ROOT / ".gpu" / "patches.tar"]
+        for path in cand:
+            if path.is_dir() or path.suffix == ".npy" and path.is_file():
+                return path, f"{path}"
+            if path.suffix == ".tar" and path.is_file():
+                dest = self.work / "patches.npy"
+                info = make_patches.unpack(path, dest)
+                return dest, f"{path} ({info['crops']} crops {info['shape'][1]}x{info['shape'][2]}, unpacked)"
+        return None, "no training data: make it with benchmarks/make_patches.py (docs/gpu.md)"
+
+    def train(self) -> None:
+        names = self.a.recipes.split(",") if self.a.recipes else list(gpu_train.PLAN)
+        if self.a.skip_train:
+            self.train_notes.append({"recipe": "all", "status": "skipped", "reason": "--skip-train"})
+            return
+        try:
+            data, note = self.data_file()
+        except make_patches.PatchError as exc:
+            data, note = None, f"training data unusable: {exc}"
+        if data is None:
+            self.train_notes.append({"recipe": "all", "status": "skipped", "reason": note})
+            self.log(note)
+            return
+        self.log(f"training data: {note}")
+        self.runs, self.train_notes = gpu_train.plan_runs(names[:5], self.work)  # a tar each: 8 files in all
+        for n in self.train_notes:
+            self.log(f"{n['recipe']}: skipped ({n['reason']})")
+        if not self.runs:
+            return
+        eval_on = self.a.eval == "on" or (self.a.eval == "auto" and all(
+            (ROOT / d).is_dir() for r in self.runs for d in r.cfg.get("eval_dirs", [])))
+        for r in self.runs:
+            self.log(f"{r.recipe}: {r.source}")
+        end = self.t0 + self.a.minutes * 60 * self.a.train_share
+        trainer = gpu_train.Trainer(self.runs, data=data, out=self.out, device=self.device, deadline=end,
+                                    calib_steps=self.a.calib_steps, extra_set=self.a.set or [], eval_on=eval_on,
+                                    pack_every=self.a.pack_every, log=self.log)
+        self.log(f"training {len(self.runs)} runs side by side until +{end - self.t0:.0f} s, "
+                 f"{trainer.workers} data workers each, evaluation {'on' if eval_on else 'off (no eval folders)'}")
+        trainer.train_all()
+        for r in self.runs:
+            self.log(f"{r.recipe}: {r.status}, step {r.step}" + (f" ({r.reason})" if r.reason else ""))
+
+    # ------------------------------------------------------------------ checks
+    def budget(self, name: str) -> float | None:
+        """This check's share of the time left, or None when too little is left to start it."""
+        names = list(CHECK_SHARES)
+        rest = sum(CHECK_SHARES[n] for n in names[names.index(name):])
+        left = self.left()
+        if left < -self.a.overrun:
+            self.checks.append({"check": name, "status": "skipped", "seconds": 0,
+                                "reason": f"out of time ({-left:.0f} s past the budget)"})
+            return None
+        return max(self.a.check_floor, left * CHECK_SHARES[name] / rest)
+
+    def check_tests(self) -> None:
+        timeout = self.budget("tests")
+        if timeout is None:
+            return
+        files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")
+                       if "mark.gpu" in p.read_text() or "mark.tensorrt" in p.read_text())
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu or tensorrt", *files,
+               f"--junitxml={self.checks_dir / 'gpu_tests.xml'}"]
+        r = _run(cmd, timeout)
+        (self.checks_dir / "gpu_tests.txt").write_text(r["output"])
+        last = next((ln for ln in reversed(r["output"].splitlines()) if ln.strip()), "")
+        status = "passed" if r["rc"] == 0 else ("timed out" if r["rc"] is None else "failed")
+        self.checks.append({"check": "tests", "status": status, "reason": last[-200:], "seconds": r["seconds"]})
+        self.log(f"gpu tests: {status}: {last}")
+
+    def check_speed(self) -> None:
+        timeout = self.budget("speed")
+        if timeout is None:
+            return
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--csv", str(self.checks_dir / "speed.csv"),
+               "--device", self.device, "--seconds", f"{max(5.0, timeout - 20):.0f}"]
+        if self.device == "cpu":
+            cmd += ["--frames", "64x36", "--scales", "2", "--runs", "1", "--warmup", "0"]
+        r = _run(cmd, timeout + 15)
+        (self.checks_dir / "speed.txt").write_text(r["output"])
+        status = "ran" if r["rc"] == 0 else ("timed out" if r["rc"] is None else "failed")
+        rows = _csv_rows(self.checks_dir / "speed.csv")
+        timed = [x for x in rows if x.get("p50_ms")]
+        self.checks.append({"check": "speed", "status": status, "seconds": r["seconds"],
+                            "reason": f"{len(timed)} rows timed, {len(rows) - len(timed)} not (see speed.csv)"})
+        self.log(f"speed: {status}, {len(timed)} of {len(rows)} rows timed")
+
+    def check_video(self) -> None:
+        timeout = self.budget("video")
+        if timeout is None:
+            return
+        if not self.env.get("av", "").replace(".", "").isdigit():
+            self.checks.append({"check": "video", "status": "skipped", "seconds": 0,
+                                "reason": f"PyAV {self.env.get('av')}: carry its wheel in .gpu/whl (docs/gpu.md)"})
+            return
+        from realtime_sr.pipeline.sample import make_sample_video
+
+        cuda = self.device == "cuda"
+        w, h, secs = (1920, 1080, 2.0) if cuda else (96, 54, 0.2)
+        t0 = time.time()
+        clip = make_sample_video(self.work / "clip_in.mp4", width=w, height=h, seconds=secs)
+        frames_in = (_probe(clip) or {}).get("frames")
+        report = [f"input: {clip.name} {w}x{h}, {frames_in} frames, made in {time.time() - t0:.1f} s"]
+        modes = [("fine", "fp16"), ("routed", "fp16")] if cuda else [("coarse", "fp32")]
+        for k, (mode, prec) in enumerate(modes):
+            left = self.deadline - time.time() if k else timeout - (time.time() - t0)
+            if left < 10:
+                report.append(f"{mode}: skipped (out of time)")
+                continue
+            dst = self.work / f"clip_x2_{mode}.mp4"
+            cmd = [sys.executable, "-m", "realtime_sr", "video", str(clip), str(dst), "--scale", "2", "--mode", mode,
+                   "--backend", "torch", "--device", self.device, "--precision", prec, "--preset", "veryfast",
+                   "-y", "--no-progress"]
+            r = _run(cmd, left)
+            got = _probe(dst) if r["rc"] == 0 else None
+            ok = got is not None and got["size"] == (2 * w, 2 * h) and got["frames"] == frames_in
+            tail = r["output"].strip().splitlines()[-1][-200:] if r["output"].strip() else ""
+            line = f"{mode} {prec}: {'ok' if ok else 'FAILED'} rc {r['rc']} in {r['seconds']:.1f} s; output {got}; {tail}"
+            report.append(line)
+            self.checks.append({"check": f"video {mode}", "status": "passed" if ok else "failed",
+                                "seconds": r["seconds"], "reason": line[-240:]})
+            self.log(f"video: {line}")
+        (self.checks_dir / "video.txt").write_text("\n".join(report) + "\n")
+
+    # ------------------------------------------------------------------ outputs
+    def write_summary(self, final: bool = False) -> None:
+        runs = [r.summary() for r in self.runs] + self.train_notes
+        data = {"env": self.env, "training": runs, "checks": self.checks, "elapsed_s": round(time.time() - self.t0, 1),
+                "finished": final}
+        (self.checks_dir / "summary.json").write_text(json.dumps(data, indent=1))
+        lines = [f"# GPU session, {self.env.get('date', '')}", "",
+                 f"Machine: {self.env.get('nvidia_smi') or self.env.get('gpu', 'no CUDA GPU')}, "
+                 f"{self.env.get('cpus')} CPUs; torch {self.env.get('torch')} (CUDA {self.env.get('torch_cuda')}); "
+                 f"PyAV {self.env.get('av')}; TensorRT {self.env.get('tensorrt')}.",
+                 f"Budget {self.a.minutes} min; {'finished' if final else 'in progress'} at "
+                 f"{time.time() - self.t0:.0f} s.", "", "## Training", "",
+                 "| recipe | status | start | steps | steps/s | wall s | files | notes |", "|---|---|---|---|---|---|---|---|"]
+        for r in runs:
+            lines.append(f"| {r['recipe']} | {r['status']} | {r.get('source', '')} | {r.get('step', '')}"
+                         f"{'/' + str(r['total']) if r.get('total') else ''} | {r.get('rate', 0):.1f} | "
+                         f"{r.get('wall_s', 0):.0f} | {', '.join(r.get('files', []))} | {r.get('reason', '')} |")
+        lines += ["", "## Checks", "", "| check | status | seconds | notes |", "|---|---|---|---|"]
+        for c in self.checks:
+            lines.append(f"| {c['check']} | {c['status']} | {c['seconds']:.0f} | {c['reason']} |")
+        speed = _csv_rows(self.checks_dir / "speed.csv")
+        if speed:
+            lines += ["", "## Speed (ms per frame, median)", "", "| kind | network | backend | precision | frame | ms | fps | note |",
+                      "|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {s['kind']} | {s['model'] or s['network']} | {s['backend']} | {s['precision']} | {s['frame']} | "
+                      f"{s['p50_ms']} | {s['fps']} | {s['note']} |" for s in speed]
+        _atomic_write(self.out / "summary.md", "\n".join(lines) + "\n")
+
+    def pack_checks(self) -> None:
+        dest = self.out / "checks.tar"
+        tmp = dest.with_name(dest.name + ".tmp")
+        with tarfile.open(tmp, "w") as tar:
+            for p in sorted(self.checks_dir.iterdir()):
+                if p.is_file():
+                    tar.add(p, arcname=p.name)
+        os.replace(tmp, dest)
+
+    def run(self) -> int:
+        self.environment()
+        self.write_summary()
+        self.train()
+        self.write_summary()
+        if self.a.skip_checks:
+            self.checks.append({"check": "all", "status": "skipped", "reason": "--skip-checks", "seconds": 0})
+        else:
+            for check in (self.check_tests, self.check_speed, self.check_video):
+                check()
+                self.write_summary()
+                self.pack_checks()
+        self.write_summary(final=True)
+        self.pack_checks()
+        files = sorted(p.name for p in self.out.iterdir())
+        if len(files) > 8:
+            self.log(f"warning: {len(files)} files in {self.out}; a device machine returns 8")
+        self.log(f"done in {time.time() - self.t0:.0f} s; {self.out}: {', '.join(files)}")
+        return 0 if all(c["status"] in ("passed", "ran", "skipped") for c in self.checks) else 1
+
+
+def _run(cmd: list[str], timeout: float) -> dict:
+    """Run a command in the repository root, output captured; rc None when it ran out of time."""
+    t0 = time.time()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        gpu_train._stop(proc)
+        out, _ = proc.communicate()
+        out, rc = (out or "") + f"\n(stopped after {timeout:.0f} s)\n", None
+    return {"rc": rc, "output": out or "", "seconds": time.time() - t0}
+
+
+def _probe(path: Path) -> dict | None:
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            return {"size": (v.codec_context.width, v.codec_context.height), "frames": sum(1 for _ in c.decode(v))}
+    except (OSError, av.FFmpegError, IndexError):
+        return None
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    import csv
+
+    try:
+        return list(csv.DictReader(path.open()))
+    except OSError:
+        return []
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="gpu_session.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_session_out")),
+                   help="where the results go (default $OUT, else ./gpu_session_out)")
+    p.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget for everything (default 9)")
+    p.add_argument("--train-share", type=float, default=2 / 3, help="share of the budget for training (default 2/3)")
+    p.add_argument("--data", type=Path, help="patch file (.npy, or the packed .tar) or an image folder")
+    p.add_argument("--recipes", help=f"comma-separated recipes to train, 'a|b' = first that exists "
+                                     f"(default {','.join(gpu_train.PLAN)}; at most 5)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override for every run")
+    p.add_argument("--calib-steps", type=int, default=100, help="steps of each run's calibration chunk")
+    p.add_argument("--pack-every", type=float, default=60.0, help="seconds between packs of running runs")
+    p.add_argument("--eval", choices=("auto", "on", "off"), default="auto",
+                   help="measure Set5/Set14 at the end of each run (auto: where the folders exist)")
+    p.add_argument("--overrun", type=float, default=30.0,
+                   help="seconds past the budget after which checks not yet started are skipped (default 30)")
+    p.add_argument("--check-floor", type=float, default=12.0,
+                   help="seconds a check that starts gets at least (Python, torch and CUDA must start; default 12)")
+    p.add_argument("--cpu", action="store_true", help="stay on the CPU even where CUDA is present")
+    p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--skip-checks", action="store_true")
+    p.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed at the end)")
+    a = p.parse_args(argv)
+    if a.minutes <= 0 or not 0 < a.train_share < 1 or a.calib_steps < 1:
+        p.error("--minutes must be positive, --train-share between 0 and 1, --calib-steps at least 1")
+    if a.data and not a.data.exists():
+        p.error(f"--data {a.data}: no such file or folder")
+    return a
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    s = Session(a)
+    try:
+        return s.run()
+    finally:
+        s.logf.close()
+        if a.work is None:
+            shutil.rmtree(s.work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,338 @@
+"""Time-boxed training runs for the GPU session (benchmarks/gpu_session.py), through the public CLI.
+
+Each run is ``realtime-sr train`` in two chunks:
+
+1. a short calibration chunk (``--stop-after``, inside the recipe's warm-up, where the learning
+   rate does not depend on the total step count) that measures steps per second and the fixed
+   cost of a run (start-up, data workers, checkpoint);
+2. one chunk resumed from it with ``--steps`` set to what fits before the deadline, so the
+   schedule completes and the CLI writes the final weights with its metadata.
+
+All runs of a session train side by side on the one GPU (these networks are far too small to fill
+it alone), each with a share of the CPU cores for its data workers. While they train, each run's
+newest checkpoint is packed into ``OUT/train_<recipe>.tar`` every ``pack_every`` seconds, with
+its EMA weights exported to a weights file with metadata, so a session cut short still returns
+usable weights. Where it starts from: a committed ``checkpoints/<recipe>/last.pt`` (resumed if
+unfinished; a finished one is a warm start from its EMA weights), else the recipe's
+``init_from``, else the shipped weights of the same name, else from scratch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "realtime_sr" / "recipes"
+WEIGHTS = ROOT / "realtime_sr" / "weights"
+CHECKPOINTS = ROOT / "checkpoints"
+# what to train, in order of value; "a|b" trains the first of them that exists
+PLAN = ("fine_x2", "fine_x4", "fine_x2_real", "fine_x4_real", "gan_x4_real|gan_x4")
+# batch and LR patch on a GPU, by (stage, scale): the recipes' are sized for a 2-core CPU
+GPU_SIZES = {("fine", 2): (64, 48), ("fine", 4): (64, 32), ("gan", 2): (32, 48), ("gan", 4): (32, 32),
+             ("coarse", 2): (128, 48), ("coarse", 4): (128, 32)}
+MAX_TAR = 15.5 * 2**20  # files that come back from the device machine are at most 16 MiB
+
+
+def read_recipe(name: str) -> dict | None:
+    path = RECIPES / f"{name}.toml"
+    if not path.is_file():
+        return None
+    flat = {}
+    for key, value in tomllib.loads(path.read_text()).items():
+        if isinstance(value, dict) and key not in ("hparams", "d_hparams", "degrade"):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+@dataclass
+class Run:
+    recipe: str
+    dir: Path
+    cfg: dict
+    status: str = "planned"       # planned | skipped | failed | partial | done
+    reason: str = ""
+    source: str = "scratch"
+    resume_from: Path | None = None
+    init_from: str | None = None
+    start_step: int = 0
+    step: int = 0
+    total: int = 0
+    rate: float = 0.0             # steps/s measured in the calibration chunk
+    overhead_s: float = 0.0
+    wall_s: float = 0.0
+    args: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items() if k not in ("cfg", "dir")}
+
+
+def plan_runs(names: list[str], work: Path) -> tuple[list[Run], list[dict]]:
+    """Runs for the recipes that exist; a skip note for each that does not."""
+    runs, skipped = [], []
+    for alt in names:
+        found = next(((n, c) for n in alt.split("|") if (c := read_recipe(n)) is not None), None)
+        if found is None:
+            skipped.append({"recipe": alt, "status": "skipped", "reason": "no such recipe in this checkout"})
+            continue
+        name, cfg = found
+        run = Run(name, work / "runs" / name, cfg)
+        choose_start(run)
+        runs.append(run)
+    return runs, skipped
+
+
+def _weights_exist(ref: str) -> bool:
+    path = Path(ref)
+    if path.suffix == ".safetensors" or "/" in ref:
+        return (ROOT / path).is_file() if not path.is_absolute() else path.is_file()
+    return (WEIGHTS / f"{ref.replace('-', '_')}.safetensors").is_file()
+
+
+def choose_start(run: Run) -> None:
+    ck = CHECKPOINTS / run.recipe / "last.pt"
+    if ck.is_file():
+        import torch
+
+        state = torch.load(ck, map_location="cpu", weights_only=True)
+        step, steps = int(state["step"]), int(state["config"]["steps"])
+        if step < steps:
+            run.resume_from, run.start_step, run.source = ck, step, f"resumed from {ck.relative_to(ROOT)} at step {step}"
+            return
+        run.dir.mkdir(parents=True, exist_ok=True)
+        init = export_weights(ck, run.dir / f"{run.recipe}_committed.safetensors", run.recipe)
+        run.init_from, run.source = str(init), f"warm start from the EMA of finished {ck.relative_to(ROOT)} ({step} steps)"
+        return
+    init = run.cfg.get("init_from")
+    if init and _weights_exist(init):
+        run.init_from, run.source = init, f"warm start from {init} (the recipe's init_from)"
+    elif (WEIGHTS / f"{run.recipe}.safetensors").is_file():
+        run.init_from = str(WEIGHTS / f"{run.recipe}.safetensors")
+        run.source = f"warm start from the shipped {run.recipe}.safetensors"
+    elif init:
+        run.source = f"from scratch (init_from {init} not found)"
+        run.init_from = ""
+
+
+def export_weights(ckpt: Path, out: Path, recipe: str) -> Path:
+    """The EMA generator of a checkpoint as a weights file with metadata (steps, time, hardware)."""
+    import torch
+
+    from realtime_sr.checkpoints import save_weights
+    from realtime_sr.train.loop import receptive_context
+
+    ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+    cfg = ck.get("config", {})
+    params = sum(v.numel() for k, v in ck["g"].items() if v.is_floating_point() and "running_" not in k)
+    hardware = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
+    meta = {"name": recipe.replace("_x", "-x"), "arch": ck["arch"], "hparams": ck["hparams"],
+            "scale": cfg.get("scale", ck["hparams"].get("scale")), "colour": cfg.get("colour", "y"),
+            "stage": ck["stage"], "context": receptive_context(ck["arch"], ck["hparams"]), "params": params,
+            "training": {"steps": int(ck["step"]), "planned_steps": cfg.get("steps"), "complete": False,
+                         "batch": cfg.get("batch"), "lr_patch": cfg.get("lr_patch"),
+                         "data": list(cfg.get("train_dirs", [])), "hardware": f"1x {hardware}",
+                         "time_s": round(float(ck.get("elapsed_s", 0.0)), 1), "torch": torch.__version__,
+                         "init_from": cfg.get("init_from")},
+            "recipe": cfg.get("recipe_text", ""), "metrics": {}}
+    return save_weights(out, ck["ema"], meta)
+
+
+def _last_rate(log_csv: Path, after: int) -> float | None:
+    """Steps per second from the newest row of log.csv past step ``after``."""
+    try:
+        rows = [r for r in csv.DictReader(log_csv.open()) if r.get("it_s") and int(r["step"]) > after]
+    except (OSError, ValueError, KeyError):
+        return None
+    return float(rows[-1]["it_s"]) if len(rows) >= 2 else None
+
+
+class Trainer:
+    """Runs the planned runs side by side before a deadline; packs results into ``out``."""
+
+    def __init__(self, runs: list[Run], *, data: Path, out: Path, device: str, deadline: float,
+                 calib_steps: int, extra_set: list[str], eval_on: bool, pack_every: float = 60.0,
+                 log=print) -> None:
+        self.runs, self.data, self.out, self.device = runs, data, out, device
+        self.deadline, self.calib_steps, self.extra_set = deadline, calib_steps, extra_set
+        self.eval_on, self.pack_every, self.log = eval_on, pack_every, log
+        cores = os.cpu_count() or 2
+        self.workers = max(1, (cores - len(runs)) // max(1, len(runs)))
+        self.lock = threading.Lock()
+
+    # ---------------------------------------------------------------- command lines
+    def base_args(self, run: Run) -> list[str]:
+        stage, scale = run.cfg.get("stage", "fine"), int(run.cfg.get("scale", 2))
+        a = [sys.executable, "-m", "realtime_sr", "train", "--recipe", run.recipe, "--out", str(run.dir),
+             "--weights-out", str(run.dir / f"{run.recipe}.safetensors"), "--data", str(self.data),
+             "--val-dir", "", "--no-progress", "--device", self.device, "--workers", str(self.workers),
+             "--set", "val_every=1000000000"]
+        if self.device == "cuda":
+            batch, patch = GPU_SIZES.get((stage, scale), (64, 32))
+            a += ["--precision", "auto", "--batch", str(batch), "--set", f"lr_patch={patch}", "--set", "threads=2"]
+        else:  # a CPU dry run: no precision probe, the recipe's sizes unless --set says otherwise
+            a += ["--precision", "fp32"]
+        if not self.eval_on:
+            a += ["--set", "eval_dirs=[]"]
+        if run.init_from is not None:
+            a += ["--set", f"init_from={json.dumps(run.init_from)}"]
+        for kv in self.extra_set:
+            a += ["--set", kv]
+        return a
+
+    def schedule_args(self, run: Run, total: int) -> list[str]:
+        """--steps, and a step schedule's milestones moved in proportion to the new length."""
+        a = ["--steps", str(total)]
+        if run.cfg.get("schedule") == "step" and run.cfg.get("milestones"):
+            ms = [max(1, round(m / run.cfg["steps"] * total)) for m in run.cfg["milestones"]]
+            a += ["--set", f"milestones={ms}"]
+        return a
+
+    # ---------------------------------------------------------------- one chunk
+    def chunk(self, run: Run, args: list[str], timeout: float) -> int:
+        run.dir.mkdir(parents=True, exist_ok=True)
+        run.args = args
+        with open(run.dir / "train.log", "a") as logf:
+            logf.write("$ " + " ".join(args) + "\n")
+            logf.flush()
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            proc = subprocess.Popen(args, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+            t0 = last_pack = time.monotonic()
+            while proc.poll() is None:
+                time.sleep(0.5)
+                now = time.monotonic()
+                if now - t0 > timeout:
+                    self.log(f"{run.recipe}: past its time, stopping it (the newest checkpoint is kept)")
+                    _stop(proc)
+                    break
+                if now - last_pack > self.pack_every:
+                    self.pack(run)
+                    last_pack = now
+            return proc.wait()
+
+    def calibrate(self, run: Run) -> None:
+        warm = int(run.cfg.get("warmup_steps", 0) or 0)
+        n = max(1, min(self.calib_steps, warm) if warm else self.calib_steps)
+        guess = max(int(run.cfg.get("steps", 1000)), run.start_step + n + 1)
+        args = self.base_args(run) + self.schedule_args(run, guess) + ["--stop-after", str(n)]
+        args += ["--resume", str(run.resume_from)] if run.resume_from else ["--set", "ckpt_every=1000000000"]
+        t0 = time.monotonic()
+        rc = self.chunk(run, args, timeout=max(30.0, self.deadline - time.time()))
+        wall = time.monotonic() - t0
+        run.wall_s += wall
+        if rc != 0 or not (run.dir / "last.pt").is_file():
+            run.status, run.reason = "failed", f"calibration chunk exited {rc}: {_tail(run.dir / 'train.log')}"
+            return
+        run.step = run.start_step + n
+        rate = _last_rate(run.dir / "log.csv", run.start_step)
+        steady = rate is not None
+        run.rate = rate if steady else n / max(wall * 0.5, 1e-3)  # no steady-state row: assume half was set-up
+        run.overhead_s = max(0.0, wall - n / run.rate)
+        run.status = "partial"
+        self.log(f"{run.recipe}: {n} calibration steps in {wall:.1f} s: {run.rate:.1f} steps/s"
+                 f"{'' if steady else ' (estimated)'}, {run.overhead_s:.1f} s fixed cost")
+
+    def main_chunk(self, run: Run, margin: float) -> None:
+        left = self.deadline - time.time() - run.overhead_s - margin
+        n = int(left * run.rate * 0.9)
+        if n < 1:
+            run.reason = f"no time for a second chunk ({left:.0f} s left after the fixed cost)"
+            return
+        run.total = run.step + n
+        every = max(1, min(n, int(run.rate * 20)))  # a checkpoint about every 20 s
+        args = self.base_args(run) + self.schedule_args(run, run.total) + ["--resume", "auto",
+                                                                           "--set", f"ckpt_every={every}"]
+        t0 = time.monotonic()
+        rc = self.chunk(run, args, timeout=max(10.0, self.deadline - time.time() + 5))
+        run.wall_s += time.monotonic() - t0
+        final = run.dir / f"{run.recipe}.safetensors"
+        if rc == 0 and final.is_file():
+            run.status, run.step = "done", run.total
+        else:
+            run.reason = f"second chunk exited {rc}: {_tail(run.dir / 'train.log')}"
+
+    def one(self, run: Run, margin: float) -> None:
+        try:
+            self.calibrate(run)
+            if run.status == "partial":
+                self.main_chunk(run, margin)
+        except Exception as exc:  # recorded in the summary; the other runs and the checks go on
+            run.status, run.reason = "failed", f"{type(exc).__name__}: {exc}"
+        self.pack(run)
+
+    def train_all(self) -> None:
+        margin = 8.0 + (20.0 if self.eval_on else 0.0)
+        threads = [threading.Thread(target=self.one, args=(r, margin), daemon=True) for r in self.runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # ---------------------------------------------------------------- outputs
+    def pack(self, run: Run) -> None:
+        """OUT/train_<recipe>.tar: weights (final, else exported from the newest checkpoint), last.pt, logs."""
+        with self.lock:
+            try:
+                self._pack(run)
+            except Exception as exc:  # a failed pack must not stop the run
+                self.log(f"{run.recipe}: packing failed ({type(exc).__name__}: {exc})")
+
+    def _pack(self, run: Run) -> None:
+        last, final = run.dir / "last.pt", run.dir / f"{run.recipe}.safetensors"
+        members = []
+        if final.is_file():
+            members.append(final)
+        elif last.is_file():
+            import torch
+
+            run.step = max(run.step, int(torch.load(last, map_location="cpu", weights_only=True)["step"]))
+            members.append(export_weights(last, run.dir / f"{run.recipe}_partial.safetensors", run.recipe))
+        (run.dir / "run.json").write_text(json.dumps(run.summary(), indent=1))
+        members += [p for p in (run.dir / "log.csv", run.dir / "train.log", run.dir / "run.json") if p.is_file()]
+        size = sum(p.stat().st_size for p in members)
+        if last.is_file() and size + last.stat().st_size < MAX_TAR:
+            members.append(last)
+        elif last.is_file():
+            run.reason = (run.reason + "; " if run.reason else "") + "last.pt left out of the tar (over 16 MiB)"
+        dest = self.out / f"train_{run.recipe}.tar"
+        tmp = dest.with_name(dest.name + ".tmp")
+        with tarfile.open(tmp, "w") as tar:
+            for p in members:
+                tar.add(p, arcname=p.name)
+        os.replace(tmp, dest)
+        run.files = [p.name for p in members]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGINT to the run's process group, then SIGKILL if it is still there after 5 s."""
+    for sig, wait in ((signal.SIGINT, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(path: Path, n: int = 1) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("$ ")]
+    except OSError:
+        return ""
+    return " | ".join(lines[-n:])[-300:]
