@@ -28,11 +28,15 @@ def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "ro
                    help="real: models trained for compressed real-world input (default for video and preview); "
                         "clean: trained on clean bicubic downscales, the literature's protocol (default for image, "
                         "eval and bench)")
-    p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "tensorrt"),
-                   help="inference backend (default auto: the fastest installed)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    from .runtime import BACKENDS, DEVICES, PRECISIONS
+
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="inference backend (default auto: the fastest installed, and it says which)")
+    p.add_argument("--device", default="auto", choices=DEVICES,
                    help="where to run (default auto: CUDA if present, else CPU)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"), help="numeric precision")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="numeric precision (default auto: bf16 on openvino where the CPU has bf16 units and the "
+                        "model's bf16 gate did not fail, else fp32)")
 
 
 def _cmd_image(a) -> int:

@@ -29,12 +29,16 @@ def cache(tmp_path_factory, monkeypatch):
     return d
 
 
-def test_auto_on_cpu_picks_onnxruntime_and_says_so(tmp_path_factory, cache):
+def test_auto_on_cpu_without_bf16_picks_onnxruntime_and_says_so(tmp_path_factory, cache, monkeypatch):
+    """On a CPU without bf16 units auto keeps today's path (onnxruntime fp32), whatever is installed."""
     if HAS_CUDA:
         pytest.skip("a CUDA device is present: auto picks a GPU backend")
+    from realtime_sr.runtime import cpu
+
+    monkeypatch.setattr(cpu, "cpu_features", lambda: cpu.CpuFeatures(bf16=False, int8=False))
     model = tiny(tmp_path_factory, "coarse")
     said = []
-    be = make_backend(model, backend="auto", device="auto", log=said.append)
+    be = make_backend(model, backend="auto", device="auto", precision="auto", log=said.append)
     assert be.name == "onnxruntime-cpu-fp32"
     assert any("auto -> onnxruntime" in m for m in said)
     assert pick_backend(device="cpu")[0] == "onnxruntime"
@@ -89,6 +93,9 @@ def test_upscale_image_through_onnxruntime_int8(tmp_path_factory, cache):
 
 @pytest.mark.parametrize("kw, err", [
     ({"backend": "torch", "precision": "int8"}, UsageError),
+    ({"backend": "torch", "device": "cpu", "precision": "bf16"}, UsageError),
+    ({"backend": "onnxruntime", "precision": "bf16"}, UsageError),
+    ({"backend": "tensorrt", "precision": "bf16"}, UsageError),
     ({"backend": "onnxruntime", "device": "cuda"}, UsageError),
     ({"backend": "tensorrt", "device": "cpu"}, UsageError),
     ({"backend": "nope"}, UsageError),
@@ -158,3 +165,190 @@ def test_auto_falls_back_to_torch_without_export_tools(tmp_path_factory, tmp_pat
     assert be.name == "torch-cpu-fp32" and any("realtime-sr[export]" in m for m in said)
     with pytest.raises(BackendError, match=r"realtime-sr\[export\]"):
         make_backend(model, backend="onnxruntime", log=None)
+
+
+# ----------------------------------------------------------------------------- OpenVINO
+
+def _fake_cpu(monkeypatch, *, bf16: bool, int8: bool, openvino: bool = True):
+    from realtime_sr.runtime import cpu
+
+    monkeypatch.setattr(cpu, "cpu_features", lambda: cpu.CpuFeatures(bf16=bf16, int8=int8))
+    monkeypatch.setattr(cpu, "openvino_available", lambda: openvino)
+
+
+@pytest.mark.parametrize("bf16, int8, openvino, precision, expect", [
+    (True, True, True, "auto", "openvino"),      # the measured class: AMX / AVX-512 BF16
+    (True, True, True, "fp32", "openvino"),
+    (True, True, True, "int8", "openvino"),
+    (True, True, True, "fp16", "onnxruntime"),   # fp16 graphs: onnxruntime on a CPU
+    (False, True, True, "auto", "onnxruntime"),  # VNNI only: not measured faster in fp32, keep today's path
+    (False, True, True, "int8", "openvino"),     # int8 units: OpenVINO's int8 kernels
+    (False, False, True, "int8", "onnxruntime"),
+    (False, False, True, "auto", "onnxruntime"),
+    (True, True, False, "auto", "onnxruntime"),  # OpenVINO not installed
+])
+def test_auto_cpu_choice_by_features(monkeypatch, bf16, int8, openvino, precision, expect):
+    if HAS_CUDA:
+        pytest.skip("a CUDA device is present: auto picks a GPU backend")
+    _fake_cpu(monkeypatch, bf16=bf16, int8=int8, openvino=openvino)
+    backend, device, why = pick_backend(device="auto", precision=precision)
+    assert (backend, device) == (expect, "cpu") and why
+    assert pick_backend(device="cpu", precision=precision)[0] == expect
+
+
+def test_default_precision_per_backend(monkeypatch):
+    from realtime_sr.runtime import cpu
+
+    yes, no = cpu.CpuFeatures(bf16=True, int8=True), cpu.CpuFeatures(bf16=False, int8=True)
+    assert cpu.default_precision("openvino", yes)[0] == "bf16"
+    assert cpu.default_precision("openvino", yes, {"passed": True})[0] == "bf16"
+    assert cpu.default_precision("openvino", yes, {"passed": False})[0] == "fp32"
+    assert cpu.default_precision("openvino", no)[0] == "fp32"
+    assert cpu.default_precision("onnxruntime", yes)[0] == "fp32"
+    assert cpu.default_precision("torch", yes)[0] == "fp32"
+
+
+def test_read_flags(tmp_path):
+    from realtime_sr.runtime import cpu
+
+    f = tmp_path / "cpuinfo"
+    f.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_vnni amx_bf16\n\nprocessor\t: 1\nflags\t: fpu\n")
+    assert cpu.read_flags(str(f)) == {"fpu", "avx512f", "avx512_vnni", "amx_bf16"}
+    assert cpu.read_flags(str(tmp_path / "missing")) == frozenset()
+
+
+needs_openvino = pytest.mark.skipif(__import__("importlib").util.find_spec("openvino") is None,
+                                    reason="OpenVINO is not installed (pip install openvino)")
+
+
+@needs_openvino
+@pytest.mark.parametrize("arch", ["coarse", "srgan_generator"])
+def test_openvino_fp32_matches_torch(tmp_path_factory, cache, arch):
+    model = tiny(tmp_path_factory, arch)
+    x = np.random.default_rng(0).random((2, 1, 21, 34), dtype=np.float32)
+    be = make_backend(model, backend="openvino", precision="fp32", log=None)
+    ref = TorchBackend(model.net)(x)
+    assert be.name == "openvino-cpu-fp32"
+    for _ in range(3):  # first call: the dynamic compile; from the second: a static one for this shape
+        out = be(x)
+        assert out.shape == ref.shape == (2, 1, 42, 68) and out.dtype == np.float32
+        np.testing.assert_allclose(out, ref, atol=1e-4)
+    assert be.static_shapes == [(2, 1, 21, 34)]
+    y = np.random.default_rng(1).random((1, 1, 17, 9), dtype=np.float32)  # another shape: the dynamic compile
+    np.testing.assert_allclose(be(y), TorchBackend(model.net)(y), atol=1e-4)
+
+
+@needs_openvino
+def test_openvino_static_shapes_are_capped(tmp_path_factory, cache):
+    from realtime_sr.runtime.ov_backend import OvBackend
+
+    model = tiny(tmp_path_factory, "coarse")
+    art = __import__("realtime_sr.export.artifacts", fromlist=["x"]).ensure_onnx(model, "fp32")
+    be = OvBackend(art.path, static_after=1, max_static=2, cache_dir=None)
+    for w in (16, 20, 24, 28):
+        x = np.random.default_rng(w).random((1, 1, 12, w), dtype=np.float32)
+        np.testing.assert_allclose(be(x), TorchBackend(model.net)(x), atol=1e-4)
+    assert len(be.static_shapes) == 2
+
+
+@needs_openvino
+def test_openvino_int8_runs_the_qdq_graph(tmp_path_factory, cache):
+    model = tiny(tmp_path_factory, "coarse")
+    calib = [str(calib_folder(tmp_path_factory))]
+    ov = make_backend(model, backend="openvino", precision="int8", calib=calib, log=None)
+    ort = make_backend(model, backend="onnxruntime", precision="int8", calib=calib, log=None)
+    assert ov.name == "openvino-cpu-int8" and ov.path == ort.path  # one artifact for every backend
+    x = natural_image("coffee", (48, 40))[None, None, :, :, 1].astype(np.float32) / 255.0
+    ref = TorchBackend(model.net)(x)
+    assert np.abs(ov(x) - ref).max() < 0.1
+    assert np.abs(ov(x) - ort(x)).mean() < 2e-3
+
+
+@needs_openvino
+def test_openvino_bf16(tmp_path_factory, cache):
+    from realtime_sr.runtime import cpu
+
+    model = tiny(tmp_path_factory, "srgan_generator")
+    if not cpu.cpu_features().bf16:
+        with pytest.raises(UsageError, match="bf16 units"):
+            make_backend(model, backend="openvino", precision="bf16", log=None)
+        return
+    be = make_backend(model, backend="openvino", precision="bf16", log=None)
+    x = natural_image("coffee", (48, 40))[None, None, :, :, 1].astype(np.float32) / 255.0
+    assert be.name == "openvino-cpu-bf16"
+    assert np.abs(be(x) - TorchBackend(model.net)(x)).max() < 0.03
+
+
+@needs_openvino
+def test_bf16_without_units_is_refused(tmp_path_factory, cache, monkeypatch):
+    _fake_cpu(monkeypatch, bf16=False, int8=True)
+    model = tiny(tmp_path_factory, "coarse")
+    with pytest.raises(UsageError, match="needs a CPU with bf16 units"):
+        make_backend(model, backend="openvino", precision="bf16", log=None)
+    said = []
+    be = make_backend(model, backend="openvino", precision="auto", log=said.append)
+    assert be.name == "openvino-cpu-fp32" and any("precision auto -> fp32" in m for m in said)
+
+
+@needs_openvino
+def test_bf16_without_units_is_a_one_line_cli_error(tmp_path_factory, tmp_path, cache, monkeypatch, capsys):
+    from PIL import Image
+
+    from realtime_sr.cli import main
+
+    _fake_cpu(monkeypatch, bf16=False, int8=True)
+    model = tiny(tmp_path_factory, "coarse")
+    src = tmp_path / "in.png"
+    Image.fromarray(natural_image("coffee", (40, 32))).save(src)
+    before = src.read_bytes()
+    rc = main(["image", str(src), str(tmp_path / "out.png"), "--model", str(model.path),
+               "--backend", "openvino", "--precision", "bf16"])
+    err = capsys.readouterr().err
+    assert rc != 0 and not (tmp_path / "out.png").exists() and src.read_bytes() == before
+    line = [ln for ln in err.splitlines() if "error" in ln]
+    assert line == [line[0]] and line[0].startswith("realtime-sr: error: --precision bf16 needs a CPU with bf16")
+    assert "Traceback" not in err
+
+
+@needs_openvino
+def test_failed_bf16_gate_refuses_bf16_and_auto_falls_back(tmp_path_factory, tmp_path, monkeypatch):
+    from realtime_sr.export.artifacts import ensure_onnx, write_sidecar
+
+    monkeypatch.setenv("REALTIME_SR_CACHE", str(tmp_path))
+    _fake_cpu(monkeypatch, bf16=True, int8=True)
+    model = tiny(tmp_path_factory, "coarse")
+    seeded(tmp_path_factory, model, tmp_path)
+    fp32 = ensure_onnx(model, "fp32")
+    fp32.info["gate_bf16"] = {"passed": False, "forced": False, "drop_db": 0.09, "tolerance_db": 0.05}
+    write_sidecar(fp32)
+    with pytest.raises(UsageError, match="bf16 failed its quality gate"):
+        make_backend(model, backend="openvino", precision="bf16", log=None)
+    said = []
+    be = make_backend(model, backend="openvino", precision="auto", log=said.append)
+    assert be.name == "openvino-cpu-fp32" and any("failed this model's quality gate" in m for m in said)
+
+
+@needs_openvino
+def test_openvino_bad_graph_is_a_backend_error(tmp_path):
+    from realtime_sr.runtime.ov_backend import OvBackend
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file")
+    with pytest.raises(BackendError, match="OpenVINO cannot compile it"):
+        OvBackend(bad, cache_dir=None)
+    with pytest.raises(BackendError, match="no such ONNX file"):
+        OvBackend(tmp_path / "missing.onnx")
+
+
+@needs_openvino
+def test_routed_on_openvino(tmp_path_factory, cache):
+    from realtime_sr.routing import RoutedBackend, RouteOptions
+
+    coarse, fine = tiny(tmp_path_factory, "coarse"), tiny(tmp_path_factory, "srgan_generator")
+    opt = RouteOptions(fraction=0.5, tile=16)
+    x = natural_image("astronaut", (96, 64))[None, None, :, :, 1].astype(np.float32) / 255.0
+    ov = RoutedBackend(make_backend(coarse, backend="openvino", precision="fp32", log=None),
+                       make_backend(fine, backend="openvino", precision="fp32", log=None), 2, opt)
+    ref = RoutedBackend(TorchBackend(coarse.net), TorchBackend(fine.net), 2, opt)
+    np.testing.assert_allclose(ov(x), ref(x), atol=1e-4)
+    assert ov.last["fine"] > 0

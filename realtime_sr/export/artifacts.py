@@ -119,6 +119,9 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
     """
     from .quantize import PRECISIONS, convert
 
+    if precision == "bf16":  # a compile-time hint on the fp32 graph (OpenVINO), not a graph of its own
+        fp32 = ensure_onnx(model, "fp32", out_dir=out_dir, opset=opset, rebuild=rebuild, log=log)
+        return Artifact(fp32.path, "bf16", fp32.info)
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     out_dir = Path(out_dir) if out_dir is not None else cache.cache_dir()

@@ -6,9 +6,15 @@ builds one by name:
 
 * ``torch``: the reference; CPU or CUDA, fp32 or fp16 (CUDA), channels-last, optional torch.compile.
 * ``onnxruntime``: CPU; fp32, fp16 or int8 ONNX graphs, exported on the fly into the cache.
+* ``openvino``: CPU; the same ONNX graphs, fp32, bf16 (a compile-time hint on the fp32 graph)
+  or int8 (the Q/DQ graph on OpenVINO's int8 kernels).
 * ``tensorrt``: CUDA; an engine built from the same ONNX graphs (optional extra).
-* ``auto``: TensorRT if installed and a GPU is present, else torch on CUDA, else onnxruntime on
-  CPU; it says which it picked (one line through ``log``, stderr by default).
+* ``auto``: TensorRT if installed and a GPU is present, else torch on CUDA, else on a CPU
+  OpenVINO where it pays (:mod:`.cpu`), else onnxruntime; it says which it picked (one line
+  through ``log``, stderr by default).
+
+Precision ``auto`` (the command line's default) is bf16 on OpenVINO where the CPU has bf16
+units and the model's bf16 gate has not failed, and fp32 everywhere else.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ class Backend(Protocol):
     def __call__(self, x: np.ndarray) -> np.ndarray: ...
 
 
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino", "tensorrt")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def _stderr(msg: str) -> None:
@@ -52,17 +58,23 @@ def tensorrt_available() -> bool:
 
 def pick_backend(*, device: str | None = "auto", precision: str = "fp32") -> tuple[str, str, str]:
     """(backend, device, reason) that ``auto`` resolves to on this machine."""
+    from .cpu import pick_cpu
+
     if device == "cpu":
-        return "onnxruntime", "cpu", "--device cpu"
+        be, why = pick_cpu(precision)
+        return be, "cpu", f"--device cpu; {why}"
     if cuda_available():
-        if tensorrt_available():
+        if tensorrt_available() and precision != "bf16":
             return "tensorrt", "cuda", "TensorRT and a CUDA GPU found"
         if precision != "int8":
-            return "torch", "cuda", "CUDA GPU found, TensorRT not installed"
-        return "onnxruntime", "cpu", "int8 needs TensorRT on a GPU, which is not installed"
+            return "torch", "cuda", ("bf16 runs on torch on a GPU" if precision == "bf16"
+                                     else "CUDA GPU found, TensorRT not installed")
+        be, why = pick_cpu(precision)
+        return be, "cpu", f"int8 needs TensorRT on a GPU, which is not installed; {why}"
     if device == "cuda":
         raise BackendError("--device cuda asked, but torch sees no CUDA device")
-    return "onnxruntime", "cpu", "no CUDA device"
+    be, why = pick_cpu(precision)
+    return be, "cpu", f"no CUDA device; {why}"
 
 
 def make_backend(model, *, backend: str = "auto", device: str | None = "auto", precision: str = "fp32",
@@ -70,6 +82,7 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
                  log: Callable[[str], None] | None = _stderr) -> Backend:
     """Build the backend that runs ``model`` (a :class:`~realtime_sr.models.Model`).
 
+    ``precision``: one of :data:`PRECISIONS`; ``auto`` is resolved per backend (module docstring).
     ``calib``: calibration source for an int8/fp16 ONNX made on the fly (folders, or RGB uint8
     frames such as a video's first frames); see :mod:`realtime_sr.export.artifacts`.
     ``tile_batch``: (K, T) makes the TensorRT fine engine static, K tiles of T x T LR pixels
@@ -88,31 +101,30 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
     if auto:
         backend, device, why = pick_backend(device=device, precision=precision)
         say(f"backend auto -> {backend} on {device} ({why})")
+    if backend == "openvino":
+        return _openvino(model, device, precision, calib, say, auto=auto)
+    if precision == "auto":
+        precision = "fp32"
+    if precision == "bf16" and backend in ("onnxruntime", "tensorrt"):
+        raise UsageError(f"bf16 does not run on {backend}: use --backend openvino on a CPU with bf16 units, "
+                         "or --backend torch on a CUDA GPU")
     if backend == "torch":
         from .torch_backend import TorchBackend
 
         if precision == "int8":
-            raise UsageError("the torch backend runs fp32 or fp16; int8 runs on onnxruntime or tensorrt")
+            raise UsageError("the torch backend runs fp32, fp16 or bf16; int8 runs on openvino, onnxruntime or tensorrt")
         dev = ("cuda" if cuda_available() else "cpu") if device == "auto" else device
         return TorchBackend(model.net, device=dev, precision=precision, compile=compile)
     if backend == "onnxruntime":
         if device == "cuda":
             raise UsageError("the onnxruntime backend runs on CPU here; use --backend tensorrt or torch for CUDA")
-        from ..export.artifacts import ensure_onnx
         from .ort_backend import OrtBackend
 
-        try:
-            art = ensure_onnx(model, precision, calib=calib, log=say)
-        except BackendError as exc:
-            if not (auto and precision == "fp32"):
-                raise
-            say(f"{exc}; using torch on cpu instead")
+        art = _artifact(model, precision, calib, say, torch_fallback=auto and precision == "fp32")
+        if art is None:
             from .torch_backend import TorchBackend
 
             return TorchBackend(model.net, device="cpu", precision="fp32")
-        if precision != "fp32" and "gate" not in art.info:
-            say(f"note: this {precision} ONNX was made on the fly and has not been quality-gated; "
-                f"`realtime-sr export --precision {precision}` measures it on Set14")
         return OrtBackend(art.path, precision=precision)
     # tensorrt
     if device == "cpu":
@@ -120,3 +132,53 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
     from .trt_backend import TrtBackend
 
     return TrtBackend.for_model(model, precision=precision, calib=calib, tile_batch=tile_batch, log=say)
+
+
+def _artifact(model, precision: str, calib, say, *, torch_fallback: bool = False):
+    """The ONNX artifact for ``model`` at ``precision`` (None: no export tools, fall back to torch)."""
+    from ..export.artifacts import ensure_onnx
+
+    try:
+        art = ensure_onnx(model, precision, calib=calib, log=say)
+    except BackendError as exc:
+        if not torch_fallback:
+            raise
+        say(f"{exc}; using torch on cpu instead")
+        return None
+    if precision not in ("fp32", "bf16") and "gate" not in art.info:
+        say(f"note: this {precision} ONNX was made on the fly and has not been quality-gated; "
+            f"`realtime-sr export --precision {precision}` measures it on Set14")
+    return art
+
+
+def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = False) -> Backend:
+    """OpenVINO on the CPU: ``auto`` precision resolved, bf16 checked against the CPU and the model's gate.
+
+    Picked by ``auto`` without the export tools (no ONNX can be made): torch fp32 on the CPU, as before."""
+    from . import cpu
+    from .ov_backend import OvBackend, check_precision, import_openvino
+
+    if device == "cuda":
+        raise UsageError("the openvino backend runs on the CPU here; use --backend tensorrt or torch for CUDA")
+    import_openvino()
+    gate = None
+    if precision in ("auto", "fp32", "bf16"):
+        fp32 = _artifact(model, "fp32", None, say, torch_fallback=auto)
+        if fp32 is None:
+            from .torch_backend import TorchBackend
+
+            return TorchBackend(model.net, device="cpu", precision="fp32")
+        gate = fp32.info.get("gate_bf16")
+    if precision == "auto":
+        precision, why = cpu.default_precision("openvino", bf16_gate=gate)
+        say(f"precision auto -> {precision} for {model.name} on openvino ({why})")
+    check_precision(precision)
+    if precision == "bf16":
+        if gate and gate.get("passed") is False and not gate.get("forced"):
+            raise UsageError(f"{model.name}: bf16 failed its quality gate (Set14 drop {gate['drop_db']:.3f} dB > "
+                             f"{gate['tolerance_db']:.2f}); use --precision fp32 or int8")
+        if not gate:
+            say(f"note: bf16 has not been quality-gated for {model.name}; "
+                "`realtime-sr export --precision bf16` measures it on Set14")
+    art = _artifact(model, "fp32" if precision == "bf16" else precision, calib, say)
+    return OvBackend(art.path, precision=precision)

@@ -1,4 +1,4 @@
-"""The torch backend: the reference implementation, CPU or CUDA, fp32 or fp16.
+"""The torch backend: the reference implementation, CPU or CUDA; fp32, or fp16 / bf16 on CUDA.
 
 On CUDA the network and its inputs are channels-last (what cuDNN's fastest convolutions want);
 ``compile=True`` wraps the network in ``torch.compile`` (first calls are slow: it compiles per shape).
@@ -19,12 +19,15 @@ class TorchBackend:
 
         if device == "cuda" and not torch.cuda.is_available():
             raise BackendError("--device cuda asked, but torch sees no CUDA device")
-        if precision not in ("fp32", "fp16"):
-            raise UsageError(f"the torch backend runs fp32 or fp16, not {precision}")
-        if precision == "fp16" and device == "cpu":
-            raise UsageError("fp16 with the torch backend needs --device cuda")
+        if precision not in ("fp32", "fp16", "bf16"):
+            raise UsageError(f"the torch backend runs fp32, fp16 or bf16, not {precision}")
+        if precision != "fp32" and device == "cpu":
+            raise UsageError(f"{precision} with the torch backend needs --device cuda"
+                             + ("; on a CPU, bf16 runs on --backend openvino" if precision == "bf16" else ""))
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise UsageError("--precision bf16 asked, but this GPU has no bf16 support; use fp16")
         self.device = torch.device(device)
-        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        self.dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
         self.net = net.to(self.device, self.dtype).eval()
         self.channels_last = device == "cuda"
         if self.channels_last:

@@ -1,0 +1,110 @@
+"""What this CPU can do for inference, and which CPU backend and precision pay on it.
+
+The rule ``auto`` follows on a CPU, from measurements (benchmarks/results/cpu_backends_*):
+
+* OpenVINO is picked where it is installed **and** the CPU has bf16 units (AVX-512 BF16 or AMX):
+  that is the class of CPU it was measured faster on (fp32, bf16 and int8 alike). On other CPUs
+  onnxruntime fp32, the path measured before OpenVINO existed here, stays the choice, so ``auto``
+  never picks something slower than it was.
+* int8 asked explicitly: OpenVINO where the CPU has int8 dot-product units (VNNI or AMX-INT8)
+  and OpenVINO is installed; onnxruntime's symmetric-int8 path is slower than its fp32.
+* The default precision (``auto``) on OpenVINO is bf16 where the CPU has the units and the
+  model's bf16 gate did not fail, else fp32; on every other backend it is fp32.
+
+Features come from the kernel's flags (``/proc/cpuinfo``) and, for bf16, from OpenVINO's own
+``OPTIMIZATION_CAPABILITIES`` when it is installed; both must agree.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from dataclasses import dataclass
+
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86; "bf16": ARM's FEAT_BF16
+INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # x86: where OpenVINO int8 was measured
+
+
+@dataclass(frozen=True)
+class CpuFeatures:
+    bf16: bool  # bf16 dot-product units that OpenVINO (if installed) also reports
+    int8: bool  # int8 dot-product units (VNNI, AMX-INT8)
+    flags: frozenset = frozenset()
+
+    def describe(self) -> str:
+        have = [n for n, ok in (("bf16", self.bf16), ("int8", self.int8)) if ok]
+        return f"CPU with {' and '.join(have)} units" if have else "CPU without bf16 or int8 units"
+
+
+def read_flags(path: str = "/proc/cpuinfo") -> frozenset:
+    """The feature flags of the first CPU listed (empty where the file is not there)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def openvino_available() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def openvino_capabilities() -> frozenset:
+    """OpenVINO's OPTIMIZATION_CAPABILITIES of the CPU ('FP32', 'BF16', 'INT8', ...); empty without it."""
+    if not openvino_available():
+        return frozenset()
+    from .ov_backend import core
+
+    try:
+        return frozenset(core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    except Exception:  # noqa: BLE001 - an OpenVINO without a CPU plugin: it cannot run here at all
+        return frozenset()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_features() -> CpuFeatures:
+    """This machine's features (cached; tests replace this function to fake another CPU)."""
+    flags = read_flags()
+    bf16 = bool(BF16_FLAGS & flags)
+    if bf16 and openvino_available():
+        bf16 = "BF16" in openvino_capabilities()
+    return CpuFeatures(bf16=bf16, int8=bool(INT8_FLAGS & flags), flags=flags)
+
+
+def cpu_threads() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pick_cpu(precision: str, feats: CpuFeatures | None = None) -> tuple[str, str]:
+    """(backend, reason) for a CPU run at ``precision`` (``auto`` included); see the module docstring."""
+    feats = feats or cpu_features()
+    if not openvino_available():
+        return "onnxruntime", "OpenVINO not installed"
+    if precision == "int8" and feats.int8:
+        return "openvino", f"int8 on a {feats.describe()}"
+    if precision in ("auto", "fp32", "bf16") and feats.bf16:
+        return "openvino", feats.describe()
+    if precision == "fp16":
+        return "onnxruntime", "fp16 graphs run on onnxruntime on a CPU"
+    return "onnxruntime", f"OpenVINO not measured faster on a {feats.describe()}"
+
+
+def default_precision(backend: str, feats: CpuFeatures | None = None, bf16_gate: dict | None = None) -> tuple[str, str]:
+    """(precision, reason) that ``--precision auto`` means on ``backend``."""
+    if backend != "openvino":
+        return "fp32", f"the {backend} default"
+    feats = feats or cpu_features()
+    if not feats.bf16:
+        return "fp32", "no bf16 units on this CPU"
+    if bf16_gate and bf16_gate.get("passed") is False:
+        return "fp32", "bf16 failed this model's quality gate"
+    return "bf16", "bf16 units on this CPU" + (", bf16 gate passed" if bf16_gate and bf16_gate.get("passed") else "")

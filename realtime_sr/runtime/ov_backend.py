@@ -1,0 +1,138 @@
+"""The OpenVINO backend: CPU, the same exported ONNX graphs as onnxruntime, compiled by OpenVINO.
+
+Precision (it enters graphs only in export; here it picks the graph and a compile-time hint):
+
+* ``fp32``: the fp32 graph, ``INFERENCE_PRECISION_HINT`` f32. Set explicitly: on a CPU with
+  bf16 units OpenVINO's own default is bf16.
+* ``bf16``: the fp32 graph with the bf16 hint, on CPUs with bf16 units (AVX-512 BF16, AMX);
+  gated like fp16 by ``realtime-sr export --precision bf16`` (Set14 drop <= 0.05 dB).
+* ``int8``: the Q/DQ int8 graph (the one TensorRT builds from); OpenVINO's low-precision
+  transformations run its convolutions with int8 kernels (VNNI, AMX-INT8). Its float parts (the
+  first and last convolutions, kept float in export on purpose) run in f32, as in the gated graph.
+
+Shapes: the graph is compiled once with dynamic shapes; an input shape seen ``static_after``
+times gets a static compile of its own (measured ~20% faster per 640x360 frame), at most
+``max_static`` per backend, so a video's frame shape and routing's repeated tile batches go
+static while one-off shapes (routing's merged rectangles, images) share the dynamic one.
+
+Threads: ``INFERENCE_NUM_THREADS`` = the cores this process may use, ``NUM_STREAMS`` 1 and
+``PERFORMANCE_HINT`` LATENCY: one frame at a time, all cores on it. Compiled models are cached
+in-process (file, precision, shape, threads: two backends of one graph share them) and on disk
+(OpenVINO's ``CACHE_DIR``, ``openvino/`` under the export cache: a warm start compiles 3-5x faster).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendError, UsageError
+
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+_CORE = None
+_COMPILED: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+
+
+def import_openvino():
+    try:
+        import openvino
+    except ImportError:
+        raise BackendError("the openvino backend needs the openvino package (pip install openvino)") from None
+    return openvino
+
+
+def core():
+    """One OpenVINO Core per process (it owns the CPU plugin and its thread pool)."""
+    global _CORE
+    if _CORE is None:
+        _CORE = import_openvino().Core()
+    return _CORE
+
+
+def check_precision(precision: str) -> None:
+    """A clear error for what OpenVINO cannot run here (bf16 without bf16 units, fp16)."""
+    from . import cpu
+
+    if precision not in HINTS:
+        raise UsageError(f"the openvino backend runs fp32, bf16 or int8, not {precision} "
+                         "(fp16 is for GPUs; on a CPU use bf16 where it has the units)")
+    if precision == "bf16" and not cpu.cpu_features().bf16:
+        raise UsageError("--precision bf16 needs a CPU with bf16 units (AVX-512 BF16 or AMX) and this one has "
+                         "none; use --precision fp32 (or int8)")
+
+
+def _compiled(path: Path, precision: str, shape: tuple | None, threads: int, cache: Path | None):
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, precision, shape, threads)
+    with _LOCK:
+        hit = _COMPILED.get(key)
+        if hit is not None:
+            return hit
+        try:
+            model = core().read_model(str(path))
+            if shape is not None:
+                model.reshape({model.inputs[0]: list(shape)})
+            config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "INFERENCE_NUM_THREADS": int(threads),
+                      "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+            if cache is not None:
+                cache.mkdir(parents=True, exist_ok=True)
+                config["CACHE_DIR"] = str(cache)
+            compiled = core().compile_model(model, "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError (and its own types) with long texts
+            text = " ".join(str(exc).split())[:300]
+            raise BackendError(f"{path}: OpenVINO cannot compile it ({text})") from None
+        _COMPILED[key] = compiled
+        return compiled
+
+
+class OvBackend:
+    """float32 NCHW numpy in -> float32 NCHW numpy out, through OpenVINO on the CPU."""
+
+    def __init__(self, onnx_path, *, precision: str = "fp32", threads: int | None = None,
+                 cache_dir: str | Path | None = "default", static_after: int = 2, max_static: int = 4) -> None:
+        from . import cpu
+
+        import_openvino()
+        check_precision(precision)
+        self.path = Path(onnx_path)
+        if not self.path.is_file():
+            raise BackendError(f"{self.path}: no such ONNX file")
+        if cache_dir == "default":
+            from ..export.cache import cache_dir as export_cache
+
+            cache_dir = export_cache() / "openvino"
+        self.cache = Path(cache_dir) if cache_dir else None
+        self.precision = precision
+        self.threads = int(threads or cpu.cpu_threads())
+        self.static_after, self.max_static = static_after, max_static
+        self.name = f"openvino-cpu-{precision}"
+        self._dynamic = self._request(None)  # compile now: a bad graph fails here, not on the first frame
+        self._static: dict[tuple, object] = {}
+        self._seen: Counter = Counter()
+
+    def _request(self, shape):
+        return _compiled(self.path, self.precision, shape, self.threads, self.cache).create_infer_request()
+
+    @property
+    def static_shapes(self) -> list[tuple]:
+        return list(self._static)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        shape = tuple(x.shape)
+        req = self._static.get(shape)
+        if req is None:
+            self._seen[shape] += 1
+            if self._seen[shape] >= self.static_after and len(self._static) < self.max_static:
+                req = self._static[shape] = self._request(shape)
+            else:
+                req = self._dynamic
+        try:
+            req.infer({0: x}, share_inputs=True)
+        except Exception as exc:  # noqa: BLE001 - e.g. a shape outside the graph's range
+            raise BackendError(f"OpenVINO inference failed on input {shape}: {' '.join(str(exc).split())[:200]}") from None
+        return req.get_output_tensor(0).data.copy()  # the request reuses its buffer on the next call
