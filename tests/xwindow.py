@@ -48,7 +48,7 @@ def xvfb(width: int = 1920, height: int = 1080):
 
 def find_window(display: str, title_part: str) -> tuple[str, int, int] | None:
     """(id, width, height) of the mapped window whose title contains ``title_part``, if any."""
-    out = subprocess.run(["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display},
+    out = subprocess.run(["xwininfo", "-root", "-tree"], check=False, env={**os.environ, "DISPLAY": display},
                          capture_output=True, text=True, timeout=10).stdout
     for line in out.splitlines():
         if title_part in line:
