@@ -3,13 +3,15 @@
 Three stages run concurrently, joined by bounded queues (so memory stays flat and no stage runs
 ahead of another by more than ``queue`` frames):
 
-    decode thread:  demux + decode + planes      -> q_in
-    infer thread:   the model (Y plane or RGB)   -> q_out
-    main thread:    chroma resize + encode + segment files (+ progress bar)
+    decode thread  (:meth:`Pipeline.decode_stage`):  demux + decode + planes   -> q_in
+    infer thread   (:meth:`Pipeline.infer_stage`):   the model (Y plane or RGB) -> q_out
+    main thread    (:meth:`Pipeline.encode_stage`):  chroma resize + encode + segment files (+ progress bar)
 
-Then the final file is assembled from the segments and the input's audio/subtitles into a
-temporary file beside OUT, which is renamed to OUT. Any error or Ctrl-C leaves OUT absent and the
-work folder in place for ``--resume``.
+Before them, :func:`.job.plan` checks and sets up everything (probe, encoder, trial mux, model);
+after them, :func:`assemble_output` writes the final file from the segments and the input's
+audio/subtitles into a temporary file beside OUT, which is renamed to OUT. Any error or Ctrl-C
+leaves OUT absent and the work folder in place for ``--resume``. Each stage adds up the seconds it
+spends working and waiting (``Pipeline.times``), the per-stage profile of the summary.
 """
 
 from __future__ import annotations
@@ -19,71 +21,17 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import OutputError, UsageError
+from ..errors import OutputError
 from . import stages
-from .sink import EncoderSpec
+from .job import Plan, Result, VideoJob, check_paths, expected_frames, no_frames, plan, resume_key, summarize
+
+__all__ = ["Result", "VideoJob", "check_paths", "run_video"]
 
 _END = object()
-
-
-@dataclass(frozen=True)
-class VideoJob:
-    input: Path
-    output: Path
-    model: str | None = None
-    scale: int | None = 2
-    mode: str = "fine"
-    fine_fraction: float = 0.25  # --mode routed
-    backend: str = "auto"
-    device: str = "cpu"
-    precision: str = "fp32"
-    encoder: EncoderSpec = field(default_factory=EncoderSpec)
-    tile: int = 1024
-    start: float | None = None
-    duration: float | None = None
-    audio: bool = True
-    subtitles: bool = True
-    overwrite: bool = False
-    resume: bool = False
-    segment_seconds: float = 10.0
-    queue: int = 4
-    progress: bool = True
-
-
-@dataclass
-class Result:
-    frames: int
-    seconds: float
-    model_seconds: float
-    pipeline_seconds: float
-    bytes: int
-    width: int
-    height: int
-    damaged: int = 0
-    truncated: str | None = None
-    resumed_frames: int = 0
-
-    @property
-    def efficiency(self) -> float:
-        return self.model_seconds / self.pipeline_seconds if self.pipeline_seconds else 0.0
-
-
-def check_paths(job: VideoJob) -> None:
-    """IN == OUT, an existing OUT without -y, a missing output folder: refused before any work."""
-    src, dst = Path(job.input), Path(job.output)
-    if dst.exists() and (dst.resolve() == src.resolve() or (src.exists() and os.path.samefile(src, dst))):
-        raise UsageError(f"{dst}: output is the input file; choose another name")
-    if dst.is_dir():
-        raise UsageError(f"{dst}: is a folder; give an output file name")
-    if dst.exists() and not job.overwrite:
-        raise OutputError(f"{dst}: already exists (use -y/--overwrite to replace it)")
-    if not dst.parent.exists():
-        raise OutputError(f"{dst.parent}: no such folder")
-    if job.start is not None and job.start < 0 or job.duration is not None and job.duration <= 0:
-        raise UsageError("--start must be >= 0 and --duration > 0")
+# the profile's entries, in pipeline order: work, then time blocked on a queue ("... wait")
+STAGES = ("decode", "planes", "model", "infer other", "finish", "encode", "decode wait", "infer wait", "encode wait")
 
 
 def run_video(job: VideoJob, *, log=None) -> Result:
@@ -96,163 +44,31 @@ def run_video(job: VideoJob, *, log=None) -> Result:
     t_start = time.perf_counter()
     check_paths(job)
     with RunLock(job.output):
-        return _run(job, log, t_start)
+        return _run(job, plan(job, log), log, t_start)
 
 
-def _run(job: VideoJob, log, t_start: float) -> Result:
-    from .. import routing
-    from . import convert, mux, sink
-    from .segments import WorkDir, input_key
-    from .source import DecodeStats, iter_frames, probe
+def _run(job: VideoJob, p: Plan, log, t_start: float) -> Result:
+    from .segments import WorkDir
+    from .source import DecodeStats
 
-    info = probe(job.input)
-    sink.check_encoder(job.encoder)
-    model = routing.load_for_mode(job.model, scale=job.scale, mode=job.mode)
-    route = routing.RouteOptions(fraction=job.fine_fraction, hold=routing.VIDEO_HOLD).check()
-    s = model.scale
-    end_s = job.start + job.duration if job.duration is not None and job.start is not None else \
-        (info.start_s + job.duration if job.duration is not None else None)
-
-    first = next(iter_frames(info.path, start_s=job.start, end_s=end_s, seek=info.real_pts), None)
-    if first is None:
-        raise _no_frames(info, job)
-    fmt = convert.working_format(first.format.name)
-    tags = convert.resolve_colour(first, info.width, info.height, first.format.name)
-    rotation = float(getattr(first, "rotation", 0) or 0)
-    out_fmt, notice = sink.choose_pix_fmt(job.encoder, fmt)
-    if notice:
-        log(notice)
-    spec = stages.FrameSpec(fmt=fmt, out_fmt=out_fmt, width=first.width, height=first.height, scale=s, tags=tags,
-                            colour=model.colour, tile=job.tile, context=model.context)
-    tb = first.time_base or info.time_base
-    rate = info.average_rate
-    t0 = first.pts if job.start is not None else 0
-    default_dur = round(1 / (rate * tb)) if rate else 0
-    del first
-
-    ow, oh = spec.out_size
-    video_kwargs = {"width": ow, "height": oh, "pix_fmt": out_fmt, "time_base": tb, "rate": rate, "tags": tags,
-                    "rotation": rotation}
-    plans = mux.plan_streams(info, Path(job.output), video_kwargs, job.encoder, audio=job.audio,
-                             subtitles=job.subtitles, log=log)
-
-    # the backend last: building one may export or compile a network, so every cheap check comes first
-    net = routing.backend_for(model, backend=job.backend, device=job.device, precision=job.precision,
-                              options=route)
-    backend = stages.TimedBackend(net)
-    seg_frames = max(1, round(job.segment_seconds * float(rate))) if rate else 250
     work = WorkDir(Path(job.output))
-    key = dict(input_key(info.path), model=str(model.path), model_bytes=model.path.stat().st_size, scale=s,
-               encoder=job.encoder.__dict__, pix_fmt=out_fmt, tile=job.tile, start=job.start, end=end_s,
-               segment_frames=seg_frames, t0=t0, mode=job.mode,
-               routing=dict(model.meta, fraction=job.fine_fraction) if job.mode == "routed" else None)
-    work.begin(key, resume=job.resume, log=log)
+    work.begin(resume_key(job, p), resume=job.resume, log=log)
     done = work.segments
-    after_pts = (max(x["last_pts"] for x in done) + t0) if done else None
     resumed = sum(x["frames"] for x in done)
-
-    expected = _expected_frames(info, job, end_s, rate)
+    after_pts = (max(x["last_pts"] for x in done) + p.t0) if done else None
     stats = DecodeStats()
-    q_in: queue.Queue = queue.Queue(maxsize=job.queue)
-    q_out: queue.Queue = queue.Queue(maxsize=job.queue)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    times = {"decode": 0.0, "encode": 0.0}
-
-    def put(q, item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def get(q):
-        while True:
-            try:
-                return q.get(timeout=0.1)
-            except queue.Empty:
-                if stop.is_set():
-                    return _END
-
-    def decode_loop():
-        try:
-            it = iter_frames(info.path, start_s=job.start, end_s=end_s, after_pts=after_pts, stats=stats,
-                             seek=info.real_pts)
-            while not stop.is_set():
-                t = time.perf_counter()
-                frame = next(it, None)
-                if frame is None:
-                    break
-                w = stages.prepare(frame, spec)
-                w.pts -= t0
-                w.duration = w.duration or default_dur
-                times["decode"] += time.perf_counter() - t
-                if not put(q_in, w):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
-            errors.append(exc)
-        finally:
-            put(q_in, _END)
-
-    def infer_loop():
-        try:
-            while True:
-                w = get(q_in)
-                if w is _END:
-                    break
-                if not put(q_out, stages.infer(w, spec, backend)):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            errors.append(exc)
-        finally:
-            put(q_out, _END)
-
-    bar = _progress(job, expected, resumed)
-    writer = None
-    encoded = 0
-    t_pipe = time.perf_counter()
-    threads = [threading.Thread(target=decode_loop, name="decode", daemon=True),
-               threading.Thread(target=infer_loop, name="infer", daemon=True)]
+    pipe = Pipeline(job, p, work, stats, after_pts)
     out_tmp = Path(job.output).with_name(f".{Path(job.output).name}.part{Path(job.output).suffix}")
+    bar = _progress(job, expected_frames(job, p), resumed)
     try:
-        for th in threads:
-            th.start()
-        while True:
-            w = get(q_out)
-            if w is _END:
-                break
-            t = time.perf_counter()
-            frame = stages.finish(w, spec)
-            if writer is None:
-                writer = sink.SegmentWriter(work.segment_path(len(work.segments)), job.encoder, **video_kwargs)
-            writer.write(frame, w.duration)
-            if writer.frames >= seg_frames:
-                work.add_segment(writer.close())
-                writer = None
-            times["encode"] += time.perf_counter() - t
-            encoded += 1
-            if bar:
-                bar.update(1)
-        if errors:
-            raise errors[0]
-        if writer is not None:
-            work.add_segment(writer.close())
-            writer = None
-        pipeline_s = time.perf_counter() - t_pipe
+        pipe.run(bar)
         if bar:
             bar.close()
             bar = None
         if not work.segments:
-            raise _no_frames(info, job)
-        mux.assemble(out_tmp, Path(job.output), [work.dir / x["file"] for x in work.segments], info.path, plans,
-                     window=(job.start, end_s), offset_s=float(t0 * tb), rotation=rotation)
-        os.replace(out_tmp, job.output)
+            raise no_frames(p.info, job)
+        assemble_output(job, p, work, out_tmp)
     except BaseException as exc:
-        stop.set()
-        if writer is not None:
-            writer.abort()
         out_tmp.unlink(missing_ok=True)
         if not work.segments:
             work.remove()
@@ -261,58 +77,167 @@ def _run(job: VideoJob, log, t_start: float) -> Result:
                 f"rerun with --resume to continue")
         raise
     finally:
-        stop.set()
         if bar:
             bar.close()
-        for th in threads:
-            th.join(timeout=5)
     work.remove()
 
-    total = sum(x["frames"] for x in work.segments)
-    res = Result(frames=total, seconds=time.perf_counter() - t_start, model_seconds=backend.seconds,
-                 pipeline_seconds=pipeline_s, bytes=Path(job.output).stat().st_size, width=ow, height=oh,
-                 damaged=stats.damaged_packets, truncated=stats.truncated, resumed_frames=resumed)
-    fps = encoded / pipeline_s if pipeline_s else 0.0
-    log(f"{info.path.name} -> {job.output}: {total} frames {ow}x{oh} in {res.seconds:.1f} s "
-        f"({fps:.2f} fps), {res.bytes / 1e6:.1f} MB")
-    log(f"pipeline efficiency {res.efficiency:.2f} (model {backend.seconds:.1f} s of {pipeline_s:.1f} s wall; "
-        f"decode {times['decode']:.1f} s, encode {times['encode']:.1f} s; model {model.name}, {_bname(backend)})")
-    if getattr(net, "total_tiles", 0):
-        log(f"routing: the fine network ran on {net.fine_tiles} of {net.total_tiles} tiles "
-            f"({100 * net.fine_tiles / net.total_tiles:.1f}%); {net.switches / max(1, backend.calls - 1):.1f} "
-            f"tiles switched network per frame")
-    if not stats.truncated and job.start is None and job.duration is None and info.frames \
-            and total + stats.damaged_packets < info.frames:
-        stats.truncated = f"{total} of the {info.frames} frames its index lists"
-        res.truncated = stats.truncated
-    if stats.repaired_pts:
-        log(f"notice: {info.format_name} input without usable frame timestamps: {stats.repaired_pts} frame(s) "
-            f"given best-effort timestamps (as ffprobe reports them)")
-    if stats.damaged_packets or stats.truncated:
-        log(f"warning: damaged input: {stats.damaged_packets} undecodable packet(s) skipped"
-            + (f"; input ended early ({stats.truncated})" if stats.truncated else ""))
+    ow, oh = p.spec.out_size
+    res = Result(frames=sum(x["frames"] for x in work.segments), seconds=time.perf_counter() - t_start,
+                 model_seconds=p.backend.seconds, pipeline_seconds=pipe.seconds,
+                 bytes=Path(job.output).stat().st_size, width=ow, height=oh, damaged=stats.damaged_packets,
+                 truncated=stats.truncated, resumed_frames=resumed, profile=pipe.profile())
+    summarize(job, p, res, stats, pipe.encoded, log)
     return res
 
 
-def _bname(backend) -> str:
-    return getattr(backend.backend, "name", type(backend.backend).__name__)
+def assemble_output(job: VideoJob, p: Plan, work, out_tmp: Path) -> None:
+    """The final file from the finished segments and the input's planned streams, then renamed to OUT."""
+    from . import mux
+
+    mux.assemble(out_tmp, Path(job.output), [work.dir / x["file"] for x in work.segments], p.info.path, p.aux,
+                 window=(job.start, p.end_s), offset_s=float(p.t0 * p.time_base), rotation=p.rotation)
+    os.replace(out_tmp, job.output)
 
 
-def _no_frames(info, job):
-    from ..errors import InputError
+class Pipeline:
+    """The three concurrent stages of one run, their queues, and the time each spends working and waiting."""
 
-    where = " in the chosen --start/--duration" if job.start is not None or job.duration is not None else ""
-    return InputError(f"{info.path}: no decodable video frames{where} (corrupt or truncated?)")
+    def __init__(self, job: VideoJob, p: Plan, work, stats, after_pts: int | None) -> None:
+        self.job, self.plan, self.work, self.stats, self.after_pts = job, p, work, stats, after_pts
+        self.q_in: queue.Queue = queue.Queue(maxsize=job.queue)
+        self.q_out: queue.Queue = queue.Queue(maxsize=job.queue)
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.times = dict.fromkeys(STAGES, 0.0)
+        self.encoded = 0
+        self.seconds = 0.0
 
+    # ------------------------------------------------------------------ queues
+    def _put(self, q, item, wait_key: str) -> bool:
+        t = time.perf_counter()
+        try:
+            while not self.stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+        finally:
+            self.times[wait_key] += time.perf_counter() - t
 
-def _expected_frames(info, job, end_s, rate) -> int | None:
-    if job.start is None and job.duration is None:
-        return info.frames or None
-    if not rate or info.duration_s is None:
-        return None
-    a = job.start or info.start_s
-    b = min(end_s if end_s is not None else 1e18, info.start_s + info.duration_s)
-    return max(0, round((b - a) * float(rate)))
+    def _get(self, q, wait_key: str):
+        t = time.perf_counter()
+        try:
+            while True:
+                try:
+                    return q.get(timeout=0.1)
+                except queue.Empty:
+                    if self.stop.is_set():
+                        return _END
+        finally:
+            self.times[wait_key] += time.perf_counter() - t
+
+    # ------------------------------------------------------------------ the stages
+    def decode_stage(self) -> None:
+        """Decode thread: frames -> planes and the network's input -> q_in."""
+        from .source import iter_frames
+
+        job, p, times = self.job, self.plan, self.times
+        try:
+            it = iter_frames(p.info.path, start_s=job.start, end_s=p.end_s, after_pts=self.after_pts,
+                             stats=self.stats, seek=p.info.real_pts)
+            while not self.stop.is_set():
+                t = time.perf_counter()
+                frame = next(it, None)
+                t1 = time.perf_counter()
+                times["decode"] += t1 - t
+                if frame is None:
+                    break
+                w = stages.prepare(frame, p.spec)
+                w.pts -= p.t0
+                w.duration = w.duration or p.default_duration
+                times["planes"] += time.perf_counter() - t1
+                if not self._put(self.q_in, w, "decode wait"):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            self.errors.append(exc)
+        finally:
+            self._put(self.q_in, _END, "decode wait")
+
+    def infer_stage(self) -> None:
+        """Inference thread: q_in -> the model -> q_out."""
+        try:
+            while True:
+                w = self._get(self.q_in, "infer wait")
+                if w is _END:
+                    break
+                t = time.perf_counter()
+                w = stages.infer(w, self.plan.spec, self.plan.backend)
+                self.times["infer other"] += time.perf_counter() - t
+                if not self._put(self.q_out, w, "infer wait"):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.errors.append(exc)
+        finally:
+            self._put(self.q_out, _END, "infer wait")
+
+    def encode_stage(self, bar) -> None:
+        """Main thread: q_out -> chroma and frame -> encoder -> finished segments in the work folder."""
+        from . import sink
+
+        p, work, times = self.plan, self.work, self.times
+        writer = None
+        try:
+            while True:
+                w = self._get(self.q_out, "encode wait")
+                if w is _END:
+                    break
+                t = time.perf_counter()
+                frame = stages.finish(w, p.spec)
+                t1 = time.perf_counter()
+                times["finish"] += t1 - t
+                if writer is None:
+                    writer = sink.SegmentWriter(work.segment_path(len(work.segments)), p.encoder, **p.video_kwargs)
+                writer.write(frame, w.duration)
+                if writer.frames >= p.segment_frames:
+                    work.add_segment(writer.close())
+                    writer = None
+                times["encode"] += time.perf_counter() - t1
+                self.encoded += 1
+                if bar:
+                    bar.update(1)
+            if self.errors:
+                raise self.errors[0]
+            if writer is not None:
+                work.add_segment(writer.close())
+                writer = None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+
+    def run(self, bar=None) -> None:
+        """Run the three stages to the end of the input (or the first error, which is raised here)."""
+        threads = [threading.Thread(target=self.decode_stage, name="decode", daemon=True),
+                   threading.Thread(target=self.infer_stage, name="infer", daemon=True)]
+        t = time.perf_counter()
+        try:
+            for th in threads:
+                th.start()
+            self.encode_stage(bar)
+        finally:
+            self.stop.set()
+            for th in threads:
+                th.join(timeout=5)
+            self.seconds = time.perf_counter() - t
+
+    def profile(self) -> dict:
+        """Seconds per stage; the model's own time is split out of the inference stage's."""
+        out = dict(self.times)
+        out["model"] = self.plan.backend.seconds
+        out["infer other"] = max(0.0, out["infer other"] - out["model"])
+        return out
 
 
 def _progress(job, total, initial):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,6 +27,10 @@ _QUALITY = {
     "hevc_nvenc": (21, "cq", "p5"),
     "av1_nvenc": (30, "cq", "p5"),
 }
+# the x264/x265 preset of each mode where --preset is not given: the networks fast enough for real
+# time (coarse, routed) get a fast preset, so the encoder does not cost more than the network; the
+# offline ones (fine, gan) the slow, more efficient default (see docs/video.md, "Encoder defaults")
+MODE_PRESETS: dict[str, str] = {}
 CODEC_CHOICES = ("libx264", "libx265", "libsvtav1", "libaom-av1", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "mpeg4")
 SEGMENT_FORMAT = "mp4"
 
@@ -38,6 +42,13 @@ class EncoderSpec:
     preset: str | None = None
     bitrate: str | None = None  # "4M", "2500k" or bits per second
     pix_fmt: str | None = None
+
+
+def for_mode(spec: EncoderSpec, mode: str) -> EncoderSpec:
+    """``spec`` with the mode's default preset where none is given (x264/x265 only)."""
+    if spec.preset is None and spec.codec in ("libx264", "libx265") and mode in MODE_PRESETS:
+        return replace(spec, preset=MODE_PRESETS[mode])
+    return spec
 
 
 def available_codecs() -> list[str]:

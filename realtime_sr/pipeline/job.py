@@ -1,0 +1,204 @@
+"""A video job before and after it runs: the options (:class:`VideoJob`), the checks and set-up done
+before any frame is processed (:func:`plan`), and what is reported at the end (:func:`summarize`).
+
+Nothing here knows about threads or queues; :mod:`.runner` runs the planned job.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from ..errors import InputError, OutputError, UsageError
+from . import stages
+from .sink import EncoderSpec
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    input: Path
+    output: Path
+    model: str | None = None
+    scale: int | None = 2
+    mode: str = "fine"
+    fine_fraction: float = 0.25  # --mode routed
+    backend: str = "auto"
+    device: str = "cpu"
+    precision: str = "fp32"
+    encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    tile: int = 1024
+    start: float | None = None
+    duration: float | None = None
+    audio: bool = True
+    subtitles: bool = True
+    overwrite: bool = False
+    resume: bool = False
+    segment_seconds: float = 10.0
+    queue: int = 4
+    progress: bool = True
+
+
+@dataclass
+class Result:
+    frames: int
+    seconds: float
+    model_seconds: float
+    pipeline_seconds: float
+    bytes: int
+    width: int
+    height: int
+    damaged: int = 0
+    truncated: str | None = None
+    resumed_frames: int = 0
+    profile: dict = field(default_factory=dict)  # stage -> seconds (see runner.STAGES)
+
+    @property
+    def efficiency(self) -> float:
+        return self.model_seconds / self.pipeline_seconds if self.pipeline_seconds else 0.0
+
+
+@dataclass
+class Plan:
+    """Everything fixed for a run, worked out (and checked) before the first frame is processed."""
+
+    info: object  # source.VideoInfo
+    model: object
+    net: object  # the backend (routing.RoutedBackend for --mode routed)
+    backend: stages.TimedBackend
+    encoder: EncoderSpec  # with the mode's defaults filled in
+    spec: stages.FrameSpec
+    video_kwargs: dict  # the encoder stream's settings (sink.add_video_stream)
+    aux: list  # mux.AuxPlan for each audio/subtitle stream kept
+    end_s: float | None
+    t0: int  # pts of the output's zero (the first kept frame with --start, else 0)
+    default_duration: int
+    rotation: float
+    segment_frames: int
+
+    @property
+    def time_base(self) -> Fraction:
+        return self.video_kwargs["time_base"]
+
+
+def check_paths(job: VideoJob) -> None:
+    """IN == OUT, an existing OUT without -y, a missing output folder: refused before any work."""
+    src, dst = Path(job.input), Path(job.output)
+    if dst.exists() and (dst.resolve() == src.resolve() or (src.exists() and os.path.samefile(src, dst))):
+        raise UsageError(f"{dst}: output is the input file; choose another name")
+    if dst.is_dir():
+        raise UsageError(f"{dst}: is a folder; give an output file name")
+    if dst.exists() and not job.overwrite:
+        raise OutputError(f"{dst}: already exists (use -y/--overwrite to replace it)")
+    if not dst.parent.exists():
+        raise OutputError(f"{dst.parent}: no such folder")
+    if job.start is not None and job.start < 0 or job.duration is not None and job.duration <= 0:
+        raise UsageError("--start must be >= 0 and --duration > 0")
+
+
+def plan(job: VideoJob, log) -> Plan:
+    """Probe the input, check the encoder and the whole mux (trial), load the model and its backend."""
+    from .. import routing
+    from . import convert, mux, sink
+    from .source import iter_frames, probe
+
+    info = probe(job.input)
+    encoder = sink.for_mode(job.encoder, job.mode)
+    sink.check_encoder(encoder)
+    model = routing.load_for_mode(job.model, scale=job.scale, mode=job.mode)
+    route = routing.RouteOptions(fraction=job.fine_fraction, hold=routing.VIDEO_HOLD).check()
+    end_s = job.start + job.duration if job.duration is not None and job.start is not None else \
+        (info.start_s + job.duration if job.duration is not None else None)
+
+    first = next(iter_frames(info.path, start_s=job.start, end_s=end_s, seek=info.real_pts), None)
+    if first is None:
+        raise no_frames(info, job)
+    fmt = convert.working_format(first.format.name)
+    tags = convert.resolve_colour(first, info.width, info.height, first.format.name)
+    rotation = float(getattr(first, "rotation", 0) or 0)
+    out_fmt, notice = sink.choose_pix_fmt(encoder, fmt)
+    if notice:
+        log(notice)
+    spec = stages.FrameSpec(fmt=fmt, out_fmt=out_fmt, width=first.width, height=first.height, scale=model.scale,
+                            tags=tags, colour=model.colour, tile=job.tile, context=model.context)
+    tb = first.time_base or info.time_base
+    rate = info.average_rate
+    t0 = first.pts if job.start is not None else 0
+    del first
+
+    ow, oh = spec.out_size
+    video_kwargs = {"width": ow, "height": oh, "pix_fmt": out_fmt, "time_base": tb, "rate": rate, "tags": tags,
+                    "rotation": rotation}
+    aux = mux.plan_streams(info, Path(job.output), video_kwargs, encoder, audio=job.audio,
+                           subtitles=job.subtitles, log=log)
+    # the backend last: building one may export or compile a network, so every cheap check comes first
+    net = routing.backend_for(model, backend=job.backend, device=job.device, precision=job.precision,
+                              options=route)
+    return Plan(info=info, model=model, net=net, backend=stages.TimedBackend(net), encoder=encoder, spec=spec,
+                video_kwargs=video_kwargs, aux=aux, end_s=end_s, t0=t0,
+                default_duration=round(1 / (rate * tb)) if rate else 0, rotation=rotation,
+                segment_frames=max(1, round(job.segment_seconds * float(rate))) if rate else 250)
+
+
+def resume_key(job: VideoJob, p: Plan) -> dict:
+    """What must be unchanged for ``--resume`` to continue a run (segments.WorkDir)."""
+    from .segments import input_key
+
+    m = p.model
+    return dict(input_key(p.info.path), model=str(m.path), model_bytes=m.path.stat().st_size, scale=m.scale,
+                encoder=p.encoder.__dict__, pix_fmt=p.spec.out_fmt, tile=job.tile, start=job.start, end=p.end_s,
+                segment_frames=p.segment_frames, t0=p.t0, mode=job.mode,
+                routing=dict(m.meta, fraction=job.fine_fraction) if job.mode == "routed" else None)
+
+
+def no_frames(info, job) -> InputError:
+    where = " in the chosen --start/--duration" if job.start is not None or job.duration is not None else ""
+    return InputError(f"{info.path}: no decodable video frames{where} (corrupt or truncated?)")
+
+
+def expected_frames(job: VideoJob, p: Plan) -> int | None:
+    """The frame count for the progress bar (None when it cannot be known)."""
+    info, rate = p.info, p.info.average_rate
+    if job.start is None and job.duration is None:
+        return info.frames or None
+    if not rate or info.duration_s is None:
+        return None
+    a = job.start or info.start_s
+    b = min(p.end_s if p.end_s is not None else 1e18, info.start_s + info.duration_s)
+    return max(0, round((b - a) * float(rate)))
+
+
+def summarize(job: VideoJob, p: Plan, res: Result, stats, encoded: int, log) -> None:
+    """The summary lines on stderr: totals, the per-stage profile, routing and damage."""
+    net, backend, info = p.net, p.backend, p.info
+    fps = encoded / res.pipeline_seconds if res.pipeline_seconds else 0.0
+    log(f"{info.path.name} -> {job.output}: {res.frames} frames {res.width}x{res.height} in {res.seconds:.1f} s "
+        f"({fps:.2f} fps), {res.bytes / 1e6:.1f} MB")
+    bname = getattr(backend.backend, "name", type(backend.backend).__name__)
+    log(f"pipeline efficiency {res.efficiency:.2f} (model {backend.seconds:.1f} s of {res.pipeline_seconds:.1f} s "
+        f"wall; model {p.model.name}, {bname}; encoder {describe_encoder(p.encoder)})")
+    if encoded:
+        log("profile, ms per frame: " + ", ".join(f"{k} {1e3 * v / encoded:.1f}" for k, v in res.profile.items()))
+    if getattr(net, "total_tiles", 0):
+        log(f"routing: the fine network ran on {net.fine_tiles} of {net.total_tiles} tiles "
+            f"({100 * net.fine_tiles / net.total_tiles:.1f}%); {net.switches / max(1, backend.calls - 1):.1f} "
+            f"tiles switched network per frame")
+    if not stats.truncated and job.start is None and job.duration is None and info.frames \
+            and res.frames + stats.damaged_packets < info.frames:
+        stats.truncated = f"{res.frames} of the {info.frames} frames its index lists"
+        res.truncated = stats.truncated
+    if stats.repaired_pts:
+        log(f"notice: {info.format_name} input without usable frame timestamps: {stats.repaired_pts} frame(s) "
+            f"given best-effort timestamps (as ffprobe reports them)")
+    if stats.damaged_packets or stats.truncated:
+        log(f"warning: damaged input: {stats.damaged_packets} undecodable packet(s) skipped"
+            + (f"; input ended early ({stats.truncated})" if stats.truncated else ""))
+
+
+def describe_encoder(spec: EncoderSpec) -> str:
+    from .sink import encoder_options
+
+    opts, bitrate = encoder_options(spec)
+    parts = [spec.codec] + [f"{k} {v}" for k, v in opts.items() if k in ("preset", "crf", "cq", "threads")]
+    return " ".join(parts) + (f" {bitrate / 1e6:g} Mbit/s" if bitrate else "")
