@@ -132,7 +132,7 @@ class Session:
         end = self.t0 + self.a.minutes * 60 * self.a.train_share
         trainer = gpu_train.Trainer(self.runs, data=data, out=self.out, device=self.device, deadline=end,
                                     calib_steps=self.a.calib_steps, extra_set=self.a.set or [], eval_on=eval_on,
-                                    pack_every=self.a.pack_every, log=self.log)
+                                    pack_every=self.a.pack_every, main_steps=self.a.main_steps, log=self.log)
         self.log(f"training {len(self.runs)} runs side by side until +{end - self.t0:.0f} s, "
                  f"{trainer.workers} data workers each, evaluation {'on' if eval_on else 'off (no eval folders)'}")
         trainer.train_all()
@@ -331,6 +331,8 @@ def parse_args(argv=None):
                                      f"(default {','.join(gpu_train.PLAN)}; at most 5)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override for every run")
     p.add_argument("--calib-steps", type=int, default=100, help="steps of each run's calibration chunk")
+    p.add_argument("--main-steps", type=int, help="train exactly this many steps after calibration, whatever "
+                   "the clock says (dry runs); default: what fits before the deadline")
     p.add_argument("--pack-every", type=float, default=60.0, help="seconds between packs of running runs")
     p.add_argument("--eval", choices=("auto", "on", "off"), default="auto",
                    help="measure Set5/Set14 at the end of each run (auto: where the folders exist)")
@@ -339,6 +341,8 @@ def parse_args(argv=None):
     p.add_argument("--check-floor", type=float, default=12.0,
                    help="seconds a check that starts gets at least (Python, torch and CUDA must start; default 12)")
     p.add_argument("--cpu", action="store_true", help="stay on the CPU even where CUDA is present")
+    p.add_argument("--preflight", action="store_true",
+                   help="only check the payload and the size of what travels, print the device call, exit")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--skip-checks", action="store_true")
     p.add_argument("--work", type=Path, help="scratch folder (default: a temporary one, removed at the end)")
@@ -350,8 +354,33 @@ def parse_args(argv=None):
     return a
 
 
+CARRY = (".gpu/patches.tar", ".gpu/whl")
+TRAVEL_LIMIT = 64 * 2**20
+
+
+def preflight() -> int:
+    """Before a device call: is the payload there, and does the working tree fit the 64 MiB it may carry?"""
+    r = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True)
+    tree = sum((ROOT / f).stat().st_size for f in r.stdout.decode().split("\0") if f and (ROOT / f).is_file())
+    carried = {c: sum(p.stat().st_size for p in ([ROOT / c] if (ROOT / c).is_file() else (ROOT / c).rglob("*"))
+                      if p.is_file()) for c in CARRY}
+    total = tree + sum(carried.values())
+    print(f"working tree (tracked and untracked, not ignored): {tree / 2**20:.1f} MiB")
+    for c, n in carried.items():
+        print(f"carry {c}: {n / 2**20:.1f} MiB" + ("" if n else "  MISSING (docs/gpu.md says how to make it)"))
+    wheels = sorted(p.name for p in (ROOT / ".gpu" / "whl").glob("*.whl"))
+    print(f"wheels: {', '.join(wheels) or 'none'}")
+    ok = total <= TRAVEL_LIMIT and all(carried.values())
+    print(f"total {total / 2**20:.1f} MiB of {TRAVEL_LIMIT / 2**20:.0f}: {'ready' if ok else 'NOT ready'}")
+    if ok:
+        print(f'device run: command "bash benchmarks/gpu_session.sh", carry {json.dumps(list(CARRY))}, timeout_s 600')
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
+    if a.preflight:
+        return preflight()
     s = Session(a)
     try:
         return s.run()

@@ -96,10 +96,17 @@ def plan_runs(names: list[str], work: Path) -> tuple[list[Run], list[dict]]:
 
 
 def _weights_exist(ref: str) -> bool:
-    path = Path(ref)
-    if path.suffix == ".safetensors" or "/" in ref:
-        return (ROOT / path).is_file() if not path.is_absolute() else path.is_file()
-    return (WEIGHTS / f"{ref.replace('-', '_')}.safetensors").is_file()
+    """Whether ``init_from`` names something there: a checkpoint, a weights file or a shipped name."""
+    from realtime_sr.errors import RealtimeSRError
+    from realtime_sr.models import resolve
+
+    if ref.endswith(".pt"):
+        return (ROOT / ref).is_file()
+    try:
+        resolve(str(ROOT / ref) if (ROOT / ref).is_file() else ref)
+    except RealtimeSRError:
+        return False
+    return True
 
 
 def choose_start(run: Run) -> None:
@@ -111,10 +118,8 @@ def choose_start(run: Run) -> None:
         step, steps = int(state["step"]), int(state["config"]["steps"])
         if step < steps:
             run.resume_from, run.start_step, run.source = ck, step, f"resumed from {ck.relative_to(ROOT)} at step {step}"
-            return
-        run.dir.mkdir(parents=True, exist_ok=True)
-        init = export_weights(ck, run.dir / f"{run.recipe}_committed.safetensors", run.recipe)
-        run.init_from, run.source = str(init), f"warm start from the EMA of finished {ck.relative_to(ROOT)} ({step} steps)"
+        else:  # a finished run: a warm start from its EMA, with a fresh warm-up and schedule
+            run.init_from, run.source = str(ck), f"warm start from the EMA of finished {ck.relative_to(ROOT)} ({step} steps)"
         return
     init = run.cfg.get("init_from")
     if init and _weights_exist(init):
@@ -164,10 +169,11 @@ class Trainer:
 
     def __init__(self, runs: list[Run], *, data: Path, out: Path, device: str, deadline: float,
                  calib_steps: int, extra_set: list[str], eval_on: bool, pack_every: float = 60.0,
-                 log=print) -> None:
+                 main_steps: int | None = None, log=print) -> None:
         self.runs, self.data, self.out, self.device = runs, data, out, device
         self.deadline, self.calib_steps, self.extra_set = deadline, calib_steps, extra_set
         self.eval_on, self.pack_every, self.log = eval_on, pack_every, log
+        self.main_steps = main_steps  # a fixed length for the second chunk instead of what fits (dry runs)
         cores = os.cpu_count() or 2
         self.workers = max(1, (cores - len(runs)) // max(1, len(runs)))
         self.lock = threading.Lock()
@@ -247,7 +253,7 @@ class Trainer:
 
     def main_chunk(self, run: Run, margin: float) -> None:
         left = self.deadline - time.time() - run.overhead_s - margin
-        n = int(left * run.rate * 0.9)
+        n = self.main_steps or steps_that_fit(left, run.rate)
         if n < 1:
             run.reason = f"no time for a second chunk ({left:.0f} s left after the fixed cost)"
             return
@@ -256,7 +262,8 @@ class Trainer:
         args = self.base_args(run) + self.schedule_args(run, run.total) + ["--resume", "auto",
                                                                            "--set", f"ckpt_every={every}"]
         t0 = time.monotonic()
-        rc = self.chunk(run, args, timeout=max(10.0, self.deadline - time.time() + 5))
+        # time-boxed to the deadline; a fixed --main-steps chunk only against a hang
+        rc = self.chunk(run, args, timeout=max(300.0 if self.main_steps else 10.0, self.deadline - time.time() + 5))
         run.wall_s += time.monotonic() - t0
         final = run.dir / f"{run.recipe}.safetensors"
         if rc == 0 and final.is_file():
@@ -314,6 +321,11 @@ class Trainer:
                 tar.add(p, arcname=p.name)
         os.replace(tmp, dest)
         run.files = [p.name for p in members]
+
+
+def steps_that_fit(seconds: float, rate: float, safety: float = 0.9) -> int:
+    """Training steps that fit in ``seconds`` at ``rate`` steps/s, with a safety factor for jitter."""
+    return max(0, int(seconds * rate * safety))
 
 
 def _stop(proc: subprocess.Popen) -> None:
