@@ -201,6 +201,9 @@ class Trainer:
     def schedule_args(self, run: Run, total: int) -> list[str]:
         """--steps, and a step schedule's milestones moved in proportion to the new length."""
         a = ["--steps", str(total)]
+        warm = int(run.cfg.get("warmup_steps", 0) or 0)
+        if warm and total < 10 * warm:  # a short run: a tenth of it for warm-up, so the decay happens
+            a += ["--set", f"warmup_steps={max(1, total // 10)}"]
         if run.cfg.get("schedule") == "step" and run.cfg.get("milestones"):
             ms = [max(1, round(m / run.cfg["steps"] * total)) for m in run.cfg["milestones"]]
             a += ["--set", f"milestones={ms}"]
@@ -230,8 +233,7 @@ class Trainer:
             return proc.wait()
 
     def calibrate(self, run: Run) -> None:
-        warm = int(run.cfg.get("warmup_steps", 0) or 0)
-        n = max(1, min(self.calib_steps, warm) if warm else self.calib_steps)
+        n = self.calib_steps  # 100 by default: inside the recipes' warm-up, and two rows of log.csv
         guess = max(int(run.cfg.get("steps", 1000)), run.start_step + n + 1)
         args = self.base_args(run) + self.schedule_args(run, guess) + ["--stop-after", str(n)]
         args += ["--resume", str(run.resume_from)] if run.resume_from else ["--set", "ckpt_every=1000000000"]

@@ -83,6 +83,10 @@ def test_plan_skips_missing_recipes_and_scales_step_schedules(tmp_path):
     t = gpu_train.Trainer([gan], data=tmp_path, out=tmp_path, device="cpu", deadline=0, calib_steps=1,
                           extra_set=[], eval_on=False)
     assert t.schedule_args(gan, 2000) == ["--steps", "2000", "--set", "milestones=[1500]"]
+    fine = gpu_train.Run("fine_x2", tmp_path, {"schedule": "cosine", "steps": 4000, "warmup_steps": 200})
+    assert t.schedule_args(fine, 5000) == ["--steps", "5000"]
+    assert t.schedule_args(fine, 500) == ["--steps", "500", "--set", "warmup_steps=50"]  # the decay still happens
+    assert gpu_train.steps_that_fit(100, 30.0) == 2700 and gpu_train.steps_that_fit(-5, 30.0) == 0
     log = tmp_path / "log.csv"
     log.write_text("step,loss_g,loss_d,lr,it_s,val_psnr,val_ssim\n50,1,,1,3.0,,\n100,1,,1,7.5,,\n")
     assert gpu_train._last_rate(log, 0) == 7.5 and gpu_train._last_rate(log, 50) is None
