@@ -107,8 +107,75 @@ def test_shipped_models_pass_the_gate(name, tmp_path_factory):
     out = session_dir(tmp_path_factory, "shipped-onnx")
     pairs = load_pairs(IMAGES / "Set14", model.scale)
     calib = [str(IMAGES / "T91"), str(IMAGES / "BSD200")]
-    base = gate.onnx_psnr(model, ensure_onnx(model, "fp32", out_dir=out).path, pairs)
+    fp32 = ensure_onnx(model, "fp32", out_dir=out).path
+    base = gate.onnx_psnr(model, fp32, pairs)
     for prec in ("fp16", "int8"):
         art = ensure_onnx(model, prec, out_dir=out, calib=calib, calib_count=32)
         res = gate.judge(prec, gate.onnx_psnr(model, art.path, pairs, precision=prec), base)
         assert res.passed, res.line()
+    from realtime_sr.runtime import cpu
+
+    if cpu.openvino_available():  # the same int8 graph on OpenVINO's kernels; bf16 where the CPU has it
+        res = gate.judge("int8", gate.onnx_psnr(model, art.path, pairs, precision="int8", runtime="openvino"), base)
+        assert res.passed, res.line()
+        if cpu.cpu_features().bf16:
+            res = gate.judge("bf16", gate.onnx_psnr(model, fp32, pairs, precision="bf16"), base)
+            assert res.passed, res.line()
+
+
+def test_bf16_tolerance_is_fp16s():
+    assert gate.judge("bf16", 30.0 - 0.05, 30.0).passed and not gate.judge("bf16", 30.0 - 0.051, 30.0).passed
+
+
+needs_openvino = pytest.mark.skipif(__import__("importlib").util.find_spec("openvino") is None,
+                                    reason="OpenVINO is not installed (pip install openvino)")
+
+
+def _fake_cpu(monkeypatch, bf16: bool):
+    from realtime_sr.runtime import cpu
+
+    monkeypatch.setattr(cpu, "cpu_features", lambda: cpu.CpuFeatures(bf16=bf16, int8=True))
+
+
+@needs_openvino
+def test_export_gates_bf16_and_records_it(setup, tmp_path, monkeypatch, capsys, tmp_path_factory):
+    """bf16 has no file of its own: the gate result goes beside the fp32 graph, where the openvino backend reads it."""
+    import json
+
+    from realtime_sr.export_cmd import run_export
+    from realtime_sr.runtime import cpu, make_backend
+
+    if not cpu.cpu_features().bf16:
+        pytest.skip("this CPU has no bf16 units (the refusal is tested with a faked CPU)")
+    model, gate_set, calib = setup
+    seeded(tmp_path_factory, model, tmp_path)
+    monkeypatch.setenv("REALTIME_SR_CACHE", str(tmp_path))
+    assert run_export(_args(model.path, tmp_path, gate_set, calib, precision="fp32,bf16")) == 0
+    assert "bf16: PSNR" in capsys.readouterr().out
+    fp32 = [p for p in tmp_path.glob("*.fp32.*.onnx") if ".tiles" not in p.name]
+    assert len(fp32) == 1 and not list(tmp_path.glob("*.bf16.*"))
+    side = json.loads(Path(str(fp32[0]) + ".json").read_text())
+    assert side["gate_bf16"]["passed"] is True and side["gate_bf16"]["runtime"] == "openvino"
+    assert make_backend(model, backend="openvino", precision="bf16", log=None).name == "openvino-cpu-bf16"
+
+    monkeypatch.setitem(gate.TOLERANCE_DB, "bf16", -1.0)  # nothing can pass: refused, and recorded as failed
+    assert run_export(_args(model.path, tmp_path, gate_set, calib, precision="bf16")) == 1
+    assert "refused" in capsys.readouterr().out
+    side = json.loads(Path(str(fp32[0]) + ".json").read_text())
+    assert side["gate_bf16"]["passed"] is False
+    from realtime_sr.errors import UsageError
+
+    with pytest.raises(UsageError, match="bf16 failed its quality gate"):
+        make_backend(model, backend="openvino", precision="bf16", log=None)
+
+
+@needs_openvino
+def test_export_refuses_bf16_on_a_cpu_without_it(setup, tmp_path, monkeypatch, capsys, tmp_path_factory):
+    from realtime_sr.export_cmd import default_precisions, run_export
+
+    model, gate_set, calib = setup
+    seeded(tmp_path_factory, model, tmp_path)
+    _fake_cpu(monkeypatch, bf16=False)
+    assert "bf16" not in default_precisions()
+    assert run_export(_args(model.path, tmp_path, gate_set, calib, precision="fp32,bf16")) == 1
+    assert "bf16: refused: --precision bf16 needs a CPU with bf16 units" in capsys.readouterr().out
