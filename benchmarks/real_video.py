@@ -1,0 +1,207 @@
+"""PSNR-Y of models on compressed video made from real clips: the input people actually have.
+
+For each clip in ../shared/data/videos: decode a run of consecutive frames (the HR, centre-cropped
+to at most 640x360 so that the run stays short), downscale each by the scale with PIL bicubic,
+encode the LR run as one clip with libx264 (preset medium, yuv420p) at each CRF, decode it, and run
+every method on the decoded Y planes, exactly what ``realtime-sr video`` feeds its networks. PSNR-Y
+against the HR frames' Y (scale pixels of border cropped), averaged over frames, then over clips.
+"lossless" feeds the LR's own Y (no codec).
+
+    python benchmarks/real_video.py --scale 2
+    python benchmarks/real_video.py --scale 2 --methods bicubic,fine-x2,runs/fine_x2_real/last.pt
+
+A method is ``bicubic``, a shipped model name (``fine-x2-real``), ``routed-x2[-real]``, a
+weights file, or a training checkpoint (``.pt``: its EMA generator), so runs can be measured
+while they train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from realtime_sr.colour import rgb_to_y  # noqa: E402
+from realtime_sr.imageops import resize_bicubic  # noqa: E402
+from realtime_sr.metrics import psnr_y  # noqa: E402
+from realtime_sr.train.degrade import encode_clip  # noqa: E402
+
+VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+CLIPS = ("chaplin.mp4", "slow_traffic_small.mp4", "bigbuckbunny.mp4", "fire2.mp4")
+
+
+def read_run(path: Path, start: int, count: int, max_w: int = 640, max_h: int = 360, scale: int = 2):
+    """``count`` consecutive RGB frames from ``start``, centre-cropped to max size, sides a multiple of 2*scale."""
+    import av
+
+    frames = []
+    with av.open(str(path)) as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            if i < start:
+                continue
+            rgb = fr.to_ndarray(format="rgb24")
+            h, w = rgb.shape[:2]
+            m = 2 * scale
+            ch, cw = min(h, max_h) // m * m, min(w, max_w) // m * m
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+            frames.append(np.ascontiguousarray(rgb[y0:y0 + ch, x0:x0 + cw]))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def lr_planes(hr_frames, scale: int, crf):
+    """The LR Y planes (float, 0-255) for one condition: lossless, or a libx264 encode at ``crf``."""
+    lr = [resize_bicubic(f, (f.shape[1] // scale, f.shape[0] // scale)) for f in hr_frames]
+    if crf == "lossless":
+        return [np.rint(rgb_to_y(x / 255.0)).astype(np.float32) for x in lr]
+    return [yuv[..., 0].astype(np.float32) for yuv in encode_clip(lr, "libx264", int(crf), "medium")]
+
+
+def load_method(name: str, scale: int):
+    """A callable: Y plane (H, W) float 0-255 -> (sH, sW) float 0-255."""
+    from realtime_sr import routing
+    from realtime_sr.upscale import upscale_y
+
+    if name == "bicubic":
+        def bic(y):
+            from PIL import Image
+
+            return np.asarray(Image.fromarray(y.astype(np.float32), mode="F").resize(
+                (y.shape[1] * scale, y.shape[0] * scale), Image.BICUBIC))
+        return bic
+    if name.endswith(".pt"):
+        model = checkpoint_model(name)
+        backend = routing.backend_for(model, backend="torch", device="cpu", precision="fp32")
+    else:
+        mode = "routed" if name.startswith("routed-") else None
+        if mode:
+            name = name.replace("routed-", "fine-", 1)
+        model, backend = routing.load(name, mode=mode or "fine", backend="torch", device="cpu", precision="fp32")
+    return lambda y: upscale_y(backend, y, model.scale, tile=1024, context=model.context)
+
+
+def checkpoint_model(path: str):
+    """A Model from a training checkpoint's EMA generator (batch norm folded, eval mode)."""
+    import torch
+
+    from realtime_sr.archs import build
+    from realtime_sr.archs.fuse import fuse_batchnorm
+    from realtime_sr.models import Model
+    from realtime_sr.train.loop import receptive_context
+
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    net = build(ck["arch"], **ck["hparams"])
+    net.load_state_dict({k: v.contiguous() for k, v in ck["ema"].items()})
+    net.eval()
+    fuse_batchnorm(net)
+    meta = {"scale": ck["hparams"]["scale"], "colour": "y", "context": receptive_context(ck["arch"], ck["hparams"])}
+    return Model(name=f"{Path(path).parent.name}@{ck['step']}", path=Path(path), meta=meta, net=net)
+
+
+def crops(a, fns, s: int) -> int:
+    """One compressed frame (the last of a short run), each method's Y output beside the original,
+    cropped and shown at 2x (nearest), labelled."""
+    from PIL import Image, ImageDraw
+
+    hr = read_run(VIDEOS / a.crop_clip, a.start, 4, scale=s)
+    planes = lr_planes(hr, s, a.crop_crf)
+    x, y, w, h = (int(v) for v in a.crop_box.split(","))
+    ref = np.rint(rgb_to_y(hr[-1] / 255.0))
+    shots = [(m, np.clip(np.rint(fn(planes[-1])), 0, 255)) for m, fn in fns.items()] + [("original", ref)]
+    zoom, pad, label = 2, 4, 14
+    tw, th = w * s * zoom, h * s * zoom
+    canvas = Image.new("L", (len(shots) * (tw + pad), th + label), 255)
+    pen = ImageDraw.Draw(canvas)
+    for i, (name, img) in enumerate(shots):
+        tile = Image.fromarray(img[y * s:(y + h) * s, x * s:(x + w) * s].astype(np.uint8)).resize((tw, th), Image.NEAREST)
+        canvas.paste(tile, (i * (tw + pad), label))
+        psnr = "" if name == "original" else f" {psnr_y(img, ref, s):.2f} dB"
+        pen.text((i * (tw + pad) + 2, 1), f"{name}{psnr}", fill=0)
+    canvas.save(a.crops)
+    print(f"wrote {a.crops} ({a.crop_clip}, frame {a.start + 3}, LR libx264 CRF {a.crop_crf})")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", type=int, choices=(2, 4), default=2)
+    ap.add_argument("--methods", help="comma-separated (default: bicubic and every shipped model of the scale)")
+    ap.add_argument("--crf", default="lossless,23,28", help="conditions (default lossless,23,28)")
+    ap.add_argument("--frames", type=int, default=6, help="consecutive frames per clip (default 6)")
+    ap.add_argument("--start", type=int, default=30, help="first frame of the run (default 30)")
+    ap.add_argument("--clips", default=",".join(CLIPS))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", help="write a markdown table here")
+    ap.add_argument("--crops", metavar="PNG", help="instead: crops of one compressed frame, side by side at 2x")
+    ap.add_argument("--crop-clip", default="slow_traffic_small.mp4")
+    ap.add_argument("--crop-box", default="200,60,120,90", help="x,y,w,h of the crop in LR pixels")
+    ap.add_argument("--crop-crf", default="23")
+    a = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(a.threads)
+    from realtime_sr.models import shipped_models
+
+    s = a.scale
+    if a.methods:
+        methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    else:
+        shipped = [n for n in shipped_models() if f"-x{s}" in n]
+        methods = ["bicubic"] + shipped + [n.replace("fine-", "routed-", 1) for n in shipped if n.startswith("fine-")
+                                           and n.replace("fine-", "coarse-", 1) in shipped]
+    conds = [c.strip() for c in a.crf.split(",")]
+    clips = [VIDEOS / c.strip() for c in a.clips.split(",") if (VIDEOS / c.strip()).exists()]
+    if not clips:
+        sys.exit(f"no clips found in {VIDEOS}")
+    fns = {m: load_method(m, s) for m in methods}
+    if a.crops:
+        return crops(a, fns, s)
+    table = {(m, c): [] for m in methods for c in conds}
+    t0 = time.perf_counter()
+    for clip in clips:
+        hr = read_run(clip, a.start, a.frames, scale=s)
+        hr_y = [np.rint(rgb_to_y(f / 255.0)) for f in hr]
+        for c in conds:
+            planes = lr_planes(hr, s, c)
+            for m in methods:
+                vals = [psnr_y(np.clip(np.rint(fns[m](y)), 0, 255), ref, s) for y, ref in zip(planes, hr_y)]
+                table[(m, c)].append(float(np.mean(vals)))
+        print(f"{clip.name}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+
+    head = f"| method | " + " | ".join(f"{c if c == 'lossless' else 'CRF ' + c}" for c in conds) + " |"
+    lines = [head, "|---|" + "---:|" * len(conds)]
+    base = {c: np.mean(table[("bicubic", c)]) for c in conds} if "bicubic" in methods else None
+    for m in methods:
+        cells = []
+        for c in conds:
+            v = float(np.mean(table[(m, c)]))
+            cells.append(f"{v:.2f}" + (f" ({v - base[c]:+.2f})" if base and m != "bicubic" else ""))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    per_clip = ["", "Per clip (" + ", ".join(c.name for c in clips) + "):", ""]
+    for m in methods:
+        per_clip.append(f"- {m}: " + "; ".join(f"{c}: " + "/".join(f"{v:.2f}" for v in table[(m, c)]) for c in conds))
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        cmd = "python benchmarks/real_video.py " + " ".join(sys.argv[1:])
+        hdr = (f"# PSNR-Y on compressed real clips, x{s}\n\n`{cmd}`\n\n{datetime.date.today()}, "
+               f"{platform.processor() or platform.machine()}, torch fp32 CPU. {len(clips)} clips x {a.frames} "
+               f"consecutive frames from frame {a.start}, HR centre-cropped to at most 640x360; LR = PIL bicubic "
+               f"/{s}, then libx264 preset medium yuv420p at each CRF (one clip per condition); PSNR-Y vs the HR "
+               f"frames, {s}-pixel border; in brackets: gain over bicubic.\n\n")
+        Path(a.out).write_text(hdr + text + "\n" + "\n".join(per_clip) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
