@@ -158,21 +158,22 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=6, help="frames per clip")
     ap.add_argument("--crf", type=int, default=23)
     ap.add_argument("--model", action="append", default=[], metavar="LABEL=PATH", help="another model to measure")
-    ap.add_argument("--no-shipped", action="store_true", help="measure only bicubic, animevideov3 and --model")
+    ap.add_argument("--only", action="store_true", help="measure only the --model ones (baselines: the committed results)")
     ap.add_argument("--out", help="write the table (markdown, with the command and machine) and JSON here")
     a = ap.parse_args(argv)
     from realtime_sr.models import shipped_models
 
     s = a.scale
-    methods = {"bicubic": bicubic_method(s)}
-    if not a.no_shipped:
+    methods = {} if a.only else {"bicubic": bicubic_method(s)}
+    if not a.only:
         for role in ("fine", "gan"):
             if f"{role}-x{s}" in shipped_models():
                 methods[f"{role}-x{s}"] = project_method(f"{role}-x{s}", s)
     for item in a.model:
         label, _, path = item.partition("=")
         methods[label] = project_method(path or label, s)
-    methods["animevideov3"] = animevideov3_method(s)
+    if not a.only:
+        methods["animevideov3"] = animevideov3_method(s)
     t0 = time.perf_counter()
     res = measure(methods, s, a.frames, a.crf, log=lambda m: print(m, file=sys.stderr))
     md = table(res, s)
