@@ -39,11 +39,9 @@ for p in (ROOT, ROOT / "benchmarks"):
 
 import gpu_train  # noqa: E402
 import make_patches  # noqa: E402
+from gpu_checks import Checks, csv_rows, run_cmd  # noqa: E402
 
-CHECK_SHARES = {"tests": 0.3, "speed": 0.4, "video": 0.3}
-
-
-class Session:
+class Session(Checks):
     def __init__(self, a) -> None:
         self.a, self.out = a, a.out
         self.t0 = float(os.environ.get("GPU_SESSION_T0") or time.time())  # the shell's start, wheels included
@@ -88,7 +86,7 @@ class Session:
                 env[mod] = f"not importable ({type(exc).__name__})"
         smi = shutil.which("nvidia-smi")
         if smi:
-            r = _run([smi, "--query-gpu=name,driver_version,memory.total,compute_cap", "--format=csv,noheader"], 15)
+            r = run_cmd([smi, "--query-gpu=name,driver_version,memory.total,compute_cap", "--format=csv,noheader"], 15)
             env["nvidia_smi"] = r["output"].strip()
         self.env = env
         (self.checks_dir / "env.json").write_text(json.dumps(env, indent=1))
@@ -121,6 +119,8 @@ class Session:
             return
         self.log(f"training data: {note}")
         self.runs, self.train_notes = gpu_train.plan_runs(names[:5], self.work)  # a tar each: 8 files in all
+        self.train_notes += [{"recipe": n, "status": "skipped", "reason": "more than 5 runs (a device returns 8 files)"}
+                             for n in names[5:]]
         for n in self.train_notes:
             self.log(f"{n['recipe']}: skipped ({n['reason']})")
         if not self.runs:
@@ -133,92 +133,12 @@ class Session:
         trainer = gpu_train.Trainer(self.runs, data=data, out=self.out, device=self.device, deadline=end,
                                     calib_steps=self.a.calib_steps, extra_set=self.a.set or [], eval_on=eval_on,
                                     pack_every=self.a.pack_every, main_steps=self.a.main_steps, log=self.log)
-        self.log(f"training {len(self.runs)} runs side by side until +{end - self.t0:.0f} s, "
-                 f"{trainer.workers} data workers each, evaluation {'on' if eval_on else 'off (no eval folders)'}")
+        workers = ", ".join(f"{k} {v}" for k, v in trainer.workers.items())
+        self.log(f"training {len(self.runs)} runs side by side until +{end - self.t0:.0f} s, data workers: {workers}; "
+                 f"evaluation {'on' if eval_on else 'off (no eval folders)'}")
         trainer.train_all()
         for r in self.runs:
             self.log(f"{r.recipe}: {r.status}, step {r.step}" + (f" ({r.reason})" if r.reason else ""))
-
-    # ------------------------------------------------------------------ checks
-    def budget(self, name: str) -> float | None:
-        """This check's share of the time left, or None when too little is left to start it."""
-        names = list(CHECK_SHARES)
-        rest = sum(CHECK_SHARES[n] for n in names[names.index(name):])
-        left = self.left()
-        if left < -self.a.overrun:
-            self.checks.append({"check": name, "status": "skipped", "seconds": 0,
-                                "reason": f"out of time ({-left:.0f} s past the budget)"})
-            return None
-        return max(self.a.check_floor, left * CHECK_SHARES[name] / rest)
-
-    def check_tests(self) -> None:
-        timeout = self.budget("tests")
-        if timeout is None:
-            return
-        files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")
-                       if "mark.gpu" in p.read_text() or "mark.tensorrt" in p.read_text())
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu or tensorrt", *files,
-               f"--junitxml={self.checks_dir / 'gpu_tests.xml'}"]
-        r = _run(cmd, timeout)
-        (self.checks_dir / "gpu_tests.txt").write_text(r["output"])
-        last = next((ln for ln in reversed(r["output"].splitlines()) if ln.strip()), "")
-        status = "passed" if r["rc"] == 0 else ("timed out" if r["rc"] is None else "failed")
-        self.checks.append({"check": "tests", "status": status, "reason": last[-200:], "seconds": r["seconds"]})
-        self.log(f"gpu tests: {status}: {last}")
-
-    def check_speed(self) -> None:
-        timeout = self.budget("speed")
-        if timeout is None:
-            return
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--csv", str(self.checks_dir / "speed.csv"),
-               "--device", self.device, "--seconds", f"{max(5.0, timeout - 20):.0f}"]
-        if self.device == "cpu":
-            cmd += ["--frames", "64x36", "--scales", "2", "--runs", "1", "--warmup", "0"]
-        r = _run(cmd, timeout + 15)
-        (self.checks_dir / "speed.txt").write_text(r["output"])
-        status = "ran" if r["rc"] == 0 else ("timed out" if r["rc"] is None else "failed")
-        rows = _csv_rows(self.checks_dir / "speed.csv")
-        timed = [x for x in rows if x.get("p50_ms")]
-        self.checks.append({"check": "speed", "status": status, "seconds": r["seconds"],
-                            "reason": f"{len(timed)} rows timed, {len(rows) - len(timed)} not (see speed.csv)"})
-        self.log(f"speed: {status}, {len(timed)} of {len(rows)} rows timed")
-
-    def check_video(self) -> None:
-        timeout = self.budget("video")
-        if timeout is None:
-            return
-        if not self.env.get("av", "").replace(".", "").isdigit():
-            self.checks.append({"check": "video", "status": "skipped", "seconds": 0,
-                                "reason": f"PyAV {self.env.get('av')}: carry its wheel in .gpu/whl (docs/gpu.md)"})
-            return
-        from realtime_sr.pipeline.sample import make_sample_video
-
-        cuda = self.device == "cuda"
-        w, h, secs = (1920, 1080, 2.0) if cuda else (96, 54, 0.2)
-        t0 = time.time()
-        clip = make_sample_video(self.work / "clip_in.mp4", width=w, height=h, seconds=secs)
-        frames_in = (_probe(clip) or {}).get("frames")
-        report = [f"input: {clip.name} {w}x{h}, {frames_in} frames, made in {time.time() - t0:.1f} s"]
-        modes = [("fine", "fp16"), ("routed", "fp16")] if cuda else [("coarse", "fp32")]
-        for k, (mode, prec) in enumerate(modes):
-            left = self.deadline - time.time() if k else timeout - (time.time() - t0)
-            if left < 10:
-                report.append(f"{mode}: skipped (out of time)")
-                continue
-            dst = self.work / f"clip_x2_{mode}.mp4"
-            cmd = [sys.executable, "-m", "realtime_sr", "video", str(clip), str(dst), "--scale", "2", "--mode", mode,
-                   "--backend", "torch", "--device", self.device, "--precision", prec, "--preset", "veryfast",
-                   "-y", "--no-progress"]
-            r = _run(cmd, left)
-            got = _probe(dst) if r["rc"] == 0 else None
-            ok = got is not None and got["size"] == (2 * w, 2 * h) and got["frames"] == frames_in
-            tail = r["output"].strip().splitlines()[-1][-200:] if r["output"].strip() else ""
-            line = f"{mode} {prec}: {'ok' if ok else 'FAILED'} rc {r['rc']} in {r['seconds']:.1f} s; output {got}; {tail}"
-            report.append(line)
-            self.checks.append({"check": f"video {mode}", "status": "passed" if ok else "failed",
-                                "seconds": r["seconds"], "reason": line[-240:]})
-            self.log(f"video: {line}")
-        (self.checks_dir / "video.txt").write_text("\n".join(report) + "\n")
 
     # ------------------------------------------------------------------ outputs
     def write_summary(self, final: bool = False) -> None:
@@ -240,7 +160,7 @@ class Session:
         lines += ["", "## Checks", "", "| check | status | seconds | notes |", "|---|---|---|---|"]
         for c in self.checks:
             lines.append(f"| {c['check']} | {c['status']} | {c['seconds']:.0f} | {c['reason']} |")
-        speed = _csv_rows(self.checks_dir / "speed.csv")
+        speed = csv_rows(self.checks_dir / "speed.csv")
         if speed:
             lines += ["", "## Speed (ms per frame, median)", "", "| kind | network | backend | precision | frame | ms | fps | note |",
                       "|---|---|---|---|---|---|---|---|"]
@@ -276,42 +196,6 @@ class Session:
             self.log(f"warning: {len(files)} files in {self.out}; a device machine returns 8")
         self.log(f"done in {time.time() - self.t0:.0f} s; {self.out}: {', '.join(files)}")
         return 0 if all(c["status"] in ("passed", "ran", "skipped") for c in self.checks) else 1
-
-
-def _run(cmd: list[str], timeout: float) -> dict:
-    """Run a command in the repository root, output captured; rc None when it ran out of time."""
-    t0 = time.time()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        rc = proc.returncode
-    except subprocess.TimeoutExpired:
-        gpu_train._stop(proc)
-        out, _ = proc.communicate()
-        out, rc = (out or "") + f"\n(stopped after {timeout:.0f} s)\n", None
-    return {"rc": rc, "output": out or "", "seconds": time.time() - t0}
-
-
-def _probe(path: Path) -> dict | None:
-    import av
-
-    try:
-        with av.open(str(path)) as c:
-            v = c.streams.video[0]
-            return {"size": (v.codec_context.width, v.codec_context.height), "frames": sum(1 for _ in c.decode(v))}
-    except (OSError, av.FFmpegError, IndexError):
-        return None
-
-
-def _csv_rows(path: Path) -> list[dict]:
-    import csv
-
-    try:
-        return list(csv.DictReader(path.open()))
-    except OSError:
-        return []
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -368,12 +252,19 @@ def preflight() -> int:
     print(f"working tree (tracked and untracked, not ignored): {tree / 2**20:.1f} MiB")
     for c, n in carried.items():
         print(f"carry {c}: {n / 2**20:.1f} MiB" + ("" if n else "  MISSING (docs/gpu.md says how to make it)"))
-    wheels = sorted(p.name for p in (ROOT / ".gpu" / "whl").glob("*.whl"))
+    wheels = sorted(p.name for p in (ROOT / CARRY[1]).glob("*.whl"))
     print(f"wheels: {', '.join(wheels) or 'none'}")
     ok = total <= TRAVEL_LIMIT and all(carried.values())
     print(f"total {total / 2**20:.1f} MiB of {TRAVEL_LIMIT / 2**20:.0f}: {'ready' if ok else 'NOT ready'}")
     if ok:
         print(f'device run: command "bash benchmarks/gpu_session.sh", carry {json.dumps(list(CARRY))}, timeout_s 600')
+    elif total > TRAVEL_LIMIT and (ROOT / ".gpu" / "patches.npy").is_file() and carried[CARRY[0]]:
+        over = total - TRAVEL_LIMIT + 2**20  # and a MiB to spare
+        ratio = carried[CARRY[0]] / (ROOT / ".gpu" / "patches.npy").stat().st_size
+        raw = max(0.0, (carried[CARRY[0]] - over) / ratio / 2**20)
+        print(f"over by {(total - TRAVEL_LIMIT) / 2**20:.1f} MiB: move untracked files out of the tree "
+              f"(`git status`), or remake the patches smaller: python benchmarks/make_patches.py "
+              f"--out .gpu/patches.npy --pack .gpu/patches.tar --max-mib {int(raw)}")
     return 0 if ok else 1
 
 

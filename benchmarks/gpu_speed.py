@@ -84,9 +84,9 @@ def net_rows(rows: Rows, models, frames, precisions, device: str, runs: int, war
 
     cuda = device == "cuda"
     dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-    for name in models:
-        model = load_model(name)
-        for prec in precisions:
+    loaded = {name: load_model(name) for name in models}
+    for prec in precisions:  # precision outermost: when time runs out, the last one loses rows
+        for name, model in loaded.items():
             for w, h in frames:
                 base = dict(kind="net", network=name.split("-")[0], model=name, backend="torch-eager",
                             device=device, precision=prec, frame=f"{w}x{h}")
@@ -117,8 +117,8 @@ def backend_rows(rows: Rows, scales, frames, precisions, backends, device: str, 
     from realtime_sr.models import load_model
 
     for backend in backends:
-        for scale in scales:
-            for prec in precisions:
+        for prec in precisions:
+            for scale in scales:
                 for w, h in frames:
                     for network in ("coarse", "fine", "routed"):
                         base = dict(kind="backend", network=network, model=f"{network}-x{scale}", backend=backend,
@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if device == "cuda":
         print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     models = [f"{role}-x{s}" for s in scales for role in ("coarse", "fine")]
-    net_rows(rows, models, frames, ("fp32", "fp16", "bf16"), device, a.runs, a.warmup)
-    precisions = ("fp32", "fp16", "bf16") if device == "cuda" else ("fp32",)
+    net_rows(rows, models, frames, ("fp16", "fp32", "bf16"), device, a.runs, a.warmup)
+    precisions = ("fp16", "fp32", "bf16") if device == "cuda" else ("fp32",)
     backend_rows(rows, scales, frames, precisions, ["torch"], device, a.runs, a.warmup)
     if device == "cuda" and importlib.util.find_spec("tensorrt") is not None:
         # engine builds take a minute or more each: the smaller frame, fp16 and int8, while time lasts

@@ -13,8 +13,8 @@ it alone), each with a share of the CPU cores for its data workers. While they t
 newest checkpoint is packed into ``OUT/train_<recipe>.tar`` every ``pack_every`` seconds, with
 its EMA weights exported to a weights file with metadata, so a session cut short still returns
 usable weights. Where it starts from: a committed ``checkpoints/<recipe>/last.pt`` (resumed if
-unfinished; a finished one is a warm start from its EMA weights), else the recipe's
-``init_from``, else the shipped weights of the same name, else from scratch.
+unfinished; a finished one is a warm start from its EMA weights), else the shipped weights of
+the same name, else the recipe's ``init_from``, else from scratch.
 """
 
 from __future__ import annotations
@@ -116,17 +116,18 @@ def choose_start(run: Run) -> None:
 
         state = torch.load(ck, map_location="cpu", weights_only=True)
         step, steps = int(state["step"]), int(state["config"]["steps"])
+        shown = ck.relative_to(ROOT) if ck.is_relative_to(ROOT) else ck
         if step < steps:
-            run.resume_from, run.start_step, run.source = ck, step, f"resumed from {ck.relative_to(ROOT)} at step {step}"
+            run.resume_from, run.start_step, run.source = ck, step, f"resumed from {shown} at step {step}"
         else:  # a finished run: a warm start from its EMA, with a fresh warm-up and schedule
-            run.init_from, run.source = str(ck), f"warm start from the EMA of finished {ck.relative_to(ROOT)} ({step} steps)"
+            run.init_from, run.source = str(ck), f"warm start from the EMA of finished {shown} ({step} steps)"
         return
     init = run.cfg.get("init_from")
-    if init and _weights_exist(init):
-        run.init_from, run.source = init, f"warm start from {init} (the recipe's init_from)"
-    elif (WEIGHTS / f"{run.recipe}.safetensors").is_file():
+    if (WEIGHTS / f"{run.recipe}.safetensors").is_file():  # the best this recipe has made so far
         run.init_from = str(WEIGHTS / f"{run.recipe}.safetensors")
         run.source = f"warm start from the shipped {run.recipe}.safetensors"
+    elif init and _weights_exist(init):
+        run.init_from, run.source = init, f"warm start from {init} (the recipe's init_from)"
     elif init:
         run.source = f"from scratch (init_from {init} not found)"
         run.init_from = ""
@@ -174,8 +175,7 @@ class Trainer:
         self.deadline, self.calib_steps, self.extra_set = deadline, calib_steps, extra_set
         self.eval_on, self.pack_every, self.log = eval_on, pack_every, log
         self.main_steps = main_steps  # a fixed length for the second chunk instead of what fits (dry runs)
-        cores = os.cpu_count() or 2
-        self.workers = max(1, (cores - len(runs)) // max(1, len(runs)))
+        self.workers = worker_shares(runs, os.cpu_count() or 2)
         self.lock = threading.Lock()
 
     # ---------------------------------------------------------------- command lines
@@ -183,7 +183,7 @@ class Trainer:
         stage, scale = run.cfg.get("stage", "fine"), int(run.cfg.get("scale", 2))
         a = [sys.executable, "-m", "realtime_sr", "train", "--recipe", run.recipe, "--out", str(run.dir),
              "--weights-out", str(run.dir / f"{run.recipe}.safetensors"), "--data", str(self.data),
-             "--val-dir", "", "--no-progress", "--device", self.device, "--workers", str(self.workers),
+             "--val-dir", "", "--no-progress", "--device", self.device, "--workers", str(self.workers[run.recipe]),
              "--set", "val_every=1000000000"]
         if self.device == "cuda":
             batch, patch = GPU_SIZES.get((stage, scale), (64, 32))
@@ -238,7 +238,7 @@ class Trainer:
         args = self.base_args(run) + self.schedule_args(run, guess) + ["--stop-after", str(n)]
         args += ["--resume", str(run.resume_from)] if run.resume_from else ["--set", "ckpt_every=1000000000"]
         t0 = time.monotonic()
-        rc = self.chunk(run, args, timeout=max(30.0, self.deadline - time.time()))
+        rc = self.chunk(run, args, timeout=max(120.0, self.deadline - time.time()))  # tiny budgets: dry runs
         wall = time.monotonic() - t0
         run.wall_s += wall
         if rc != 0 or not (run.dir / "last.pt").is_file():
@@ -323,6 +323,14 @@ class Trainer:
                 tar.add(p, arcname=p.name)
         os.replace(tmp, dest)
         run.files = [p.name for p in members]
+
+
+def worker_shares(runs: list[Run], cores: int) -> dict[str, int]:
+    """Data workers per run: the cores left after one per training process, shared out with a
+    double share for runs whose LR comes from the real-world degradations (codecs per sample)."""
+    weight = {r.recipe: 2 if r.cfg.get("degrade") is not None else 1 for r in runs}
+    spare, total = max(0, cores - len(runs)), sum(weight.values()) or 1
+    return {name: max(1, int(spare * w / total)) for name, w in weight.items()}
 
 
 def steps_that_fit(seconds: float, rate: float, safety: float = 0.9) -> int:

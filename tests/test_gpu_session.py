@@ -92,6 +92,21 @@ def test_plan_skips_missing_recipes_and_scales_step_schedules(tmp_path):
     assert gpu_train._last_rate(log, 0) == 7.5 and gpu_train._last_rate(log, 50) is None
 
 
+def test_runs_start_from_committed_checkpoints_and_share_the_cores(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpu_train, "CHECKPOINTS", tmp_path / "checkpoints")
+    monkeypatch.setattr(gpu_train, "WEIGHTS", tmp_path / "no_weights")  # none shipped under the recipes' names
+    for recipe, step in (("fine_x2", 1000), ("fine_x4", 3500)):
+        (tmp_path / "checkpoints" / recipe).mkdir(parents=True)
+        torch.save({"step": step, "config": {"steps": 3500}}, tmp_path / "checkpoints" / recipe / "last.pt")
+    runs, _ = gpu_train.plan_runs(["fine_x2", "fine_x4", "fine_x2_real"], tmp_path)
+    unfinished, finished, real = runs
+    assert unfinished.resume_from.name == "last.pt" and unfinished.start_step == 1000 and unfinished.init_from is None
+    assert finished.resume_from is None and finished.init_from.endswith("fine_x4/last.pt")  # warm start from its EMA
+    assert real.resume_from is None and real.init_from == "fine-x2"  # the recipe's own init_from
+    assert gpu_train.worker_shares(runs, 16) == {"fine_x2": 3, "fine_x4": 3, "fine_x2_real": 6}
+    assert gpu_train.worker_shares(runs, 2) == {"fine_x2": 1, "fine_x4": 1, "fine_x2_real": 1}
+
+
 def test_dry_run_of_the_whole_session_on_cpu(tmp_path):
     """``gpu_session.sh --minutes 0.2`` without CUDA: every stage runs, small, and OUT is what a
     device machine can return (at most 8 files, under 16 MiB each, plain names)."""
@@ -143,6 +158,23 @@ def test_dry_run_of_the_whole_session_on_cpu(tmp_path):
     assert any(",coarse-x2,torch-eager,cpu,fp32,64x36," in row for row in speed)
     assert any(row.startswith("backend,routed,") and ",fp32," in row and "tiles" in row for row in speed)
     assert "clip_x2_coarse" not in summary and "coarse fp32: ok" in (tmp_path / "checks" / "video.txt").read_text()
+
+
+def test_preflight_adds_up_what_travels(tmp_path, monkeypatch, capsys):
+    import gpu_session
+
+    (tmp_path / "whl").mkdir()
+    (tmp_path / "whl" / "av-1.0-py3-none-any.whl").write_bytes(b"w" * 1000)
+    monkeypatch.setattr(gpu_session, "CARRY", (str(tmp_path / "patches.tar"), str(tmp_path / "whl")))
+    assert gpu_session.preflight() == 1  # no patch file yet
+    assert "MISSING" in capsys.readouterr().out
+    (tmp_path / "patches.tar").write_bytes(b"p" * 5000)
+    monkeypatch.setattr(gpu_session, "TRAVEL_LIMIT", 10**12)
+    assert gpu_session.preflight() == 0
+    out = capsys.readouterr().out
+    assert "ready" in out and "bash benchmarks/gpu_session.sh" in out and "av-1.0-py3-none-any.whl" in out
+    monkeypatch.setattr(gpu_session, "TRAVEL_LIMIT", 4000)  # the tree alone is larger than that
+    assert gpu_session.preflight() == 1 and "NOT ready" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("flags, message", [(["--minutes", "0"], "--minutes must be positive"),
