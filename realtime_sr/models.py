@@ -34,9 +34,9 @@ def model_name(role: str, scale: int, variant: str = "clean") -> str:
     return f"{role}-x{scale}" + ("" if variant == "clean" else f"-{variant}")
 
 
-def variant_of(name: str) -> str:
-    """The variant a model name says (``clean`` for a name without a suffix or a path)."""
-    tail = name.rsplit("-", 1)[-1]
+def variant_of(name: str | Path) -> str:
+    """The variant a model name or weights file name says (``clean`` without a suffix)."""
+    tail = Path(name).stem.replace("_", "-").rsplit("-", 1)[-1]
     return tail if tail in VARIANTS[1:] else "clean"
 
 

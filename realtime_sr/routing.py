@@ -83,10 +83,11 @@ class RoutedModel:
             raise UsageError(f"routing needs one colour handling: {coarse.name} {coarse.colour}, "
                              f"{fine.name} {fine.colour}")
         self.coarse, self.fine = coarse, fine
-        from .models import model_name, variant_of
+        from .models import model_name, shipped_models, variant_of
 
-        v = variant_of(fine.name)
-        shipped = (coarse.name, fine.name) == (model_name("coarse", fine.scale, v), model_name("fine", fine.scale, v))
+        v, known = variant_of(fine.path), shipped_models()
+        shipped = (known.get(model_name("coarse", fine.scale, v)), known.get(model_name("fine", fine.scale, v))) == (
+            coarse.path, fine.path)
         self.name = model_name("routed", fine.scale, v) if shipped else f"routed({coarse.name}+{fine.name})"
         self.path = fine.path
         self.meta = {"coarse": str(coarse.path), "fine": str(fine.path)}
@@ -353,7 +354,7 @@ def load_for_mode(model=None, *, scale: int | None = None, mode: str = "fine", v
     if mode != "routed":
         return load_model(model, scale=scale, mode=mode, variant=variant)
     fine = load_model(model, scale=scale, mode="fine", variant=variant)
-    return RoutedModel(load_model(None, scale=fine.scale, mode="coarse", variant=variant_of(fine.name)), fine)
+    return RoutedModel(load_model(None, scale=fine.scale, mode="coarse", variant=variant_of(fine.path)), fine)
 
 
 def backend_for(model, *, backend: str = "auto", device: str = "auto", precision: str = "fp32",

@@ -1,0 +1,59 @@
+"""The model registry's variant axis: names, defaults per command, and routed pairs of one variant."""
+
+import shutil
+
+import pytest
+
+from realtime_sr import models
+from realtime_sr.cli import _apply_variant, build_parser
+from realtime_sr.errors import ModelNotFoundError, UsageError
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """A weights folder with clean coarse/fine x2, their real twins, and a real-only GAN."""
+    src = models.WEIGHTS_DIR
+    for stem, origin in (("coarse_x2", "coarse_x2"), ("fine_x2", "fine_x2"), ("coarse_x2_real", "coarse_x2"),
+                         ("fine_x2_real", "fine_x2"), ("gan_x2_real", "fine_x2")):
+        shutil.copy(src / f"{origin}.safetensors", tmp_path / f"{stem}.safetensors")
+    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
+    return tmp_path
+
+
+def test_names_carry_the_variant(registry):
+    assert set(models.shipped_models()) == {"coarse-x2", "fine-x2", "coarse-x2-real", "fine-x2-real", "gan-x2-real"}
+    assert models.model_name("fine", 2, "real") == "fine-x2-real" and models.model_name("fine", 4) == "fine-x4"
+    assert models.variant_of("fine-x2-real") == "real" and models.variant_of("coarse-x4") == "clean"
+    with pytest.raises(UsageError, match="--variant must be one of"):
+        models.model_name("fine", 2, "noisy")
+
+
+def test_defaults_fall_back_to_the_variant_that_is_shipped(registry):
+    assert models.default_name("fine", 2, "real") == "fine-x2-real"
+    assert models.default_name("fine", 2, "clean") == "fine-x2"
+    assert models.default_name("gan", 2, "clean") == "gan-x2-real"  # the GAN ships as real only
+    assert models.resolve(None, scale=2, mode="coarse", variant="real") == registry / "coarse_x2_real.safetensors"
+    with pytest.raises(ModelNotFoundError, match="unknown model"):
+        models.resolve("fine-x2-noisy")
+
+
+def test_routed_pairs_coarse_and_fine_of_one_variant(registry):
+    from realtime_sr.routing import load_for_mode
+
+    real = load_for_mode("fine-x2-real", mode="routed")
+    assert real.coarse.path.name == "coarse_x2_real.safetensors" and real.name == "routed-x2-real"
+    clean = load_for_mode(None, scale=2, mode="routed")
+    assert clean.coarse.path.name == "coarse_x2.safetensors" and clean.name == "routed-x2"
+
+
+@pytest.mark.parametrize("argv, model", [
+    (["video", "in.mp4", "out.mp4", "--mode", "routed"], "fine-x2-real"),
+    (["video", "in.mp4", "out.mp4", "--variant", "clean"], None),
+    (["image", "a.png", "b.png", "--mode", "coarse"], None),
+    (["image", "a.png", "b.png", "--mode", "gan", "--variant", "real"], "gan-x2-real"),
+])
+def test_commands_default_to_their_variant(registry, argv, model):
+    a = build_parser().parse_args(argv)
+    _apply_variant(a)
+    assert a.model == model
+    assert a.variant == ("real" if argv[0] == "video" and "clean" not in argv or "real" in argv else "clean")
