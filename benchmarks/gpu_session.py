@@ -30,6 +30,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +119,8 @@ class Session(Checks):
             self.log(note)
             return
         self.log(f"training data: {note}")
-        self.runs, self.train_notes = gpu_train.plan_runs(names[:5], self.work)  # a tar each: 8 files in all
+        self.runs, skipped = gpu_train.plan_runs(names[:5], self.work)  # a tar each: 8 files in all
+        self.train_notes += skipped
         self.train_notes += [{"recipe": n, "status": "skipped", "reason": "more than 5 runs (a device returns 8 files)"}
                              for n in names[5:]]
         for n in self.train_notes:
@@ -154,18 +156,18 @@ class Session(Checks):
                  f"{time.time() - self.t0:.0f} s.", "", "## Training", "",
                  "| recipe | status | start | steps | steps/s | wall s | files | notes |", "|---|---|---|---|---|---|---|---|"]
         for r in runs:
-            lines.append(f"| {r['recipe']} | {r['status']} | {r.get('source', '')} | {r.get('step', '')}"
+            lines.append(f"| {r['recipe']} | {r['status']} | {_cell(r.get('source', ''))} | {r.get('step', '')}"
                          f"{'/' + str(r['total']) if r.get('total') else ''} | {r.get('rate', 0):.1f} | "
-                         f"{r.get('wall_s', 0):.0f} | {', '.join(r.get('files', []))} | {r.get('reason', '')} |")
+                         f"{r.get('wall_s', 0):.0f} | {', '.join(r.get('files', []))} | {_cell(r.get('reason', ''))} |")
         lines += ["", "## Checks", "", "| check | status | seconds | notes |", "|---|---|---|---|"]
         for c in self.checks:
-            lines.append(f"| {c['check']} | {c['status']} | {c['seconds']:.0f} | {c['reason']} |")
+            lines.append(f"| {c['check']} | {c['status']} | {c['seconds']:.0f} | {_cell(c['reason'])} |")
         speed = csv_rows(self.checks_dir / "speed.csv")
         if speed:
             lines += ["", "## Speed (ms per frame, median)", "", "| kind | network | backend | precision | frame | ms | fps | note |",
                       "|---|---|---|---|---|---|---|---|"]
             lines += [f"| {s['kind']} | {s['model'] or s['network']} | {s['backend']} | {s['precision']} | {s['frame']} | "
-                      f"{s['p50_ms']} | {s['fps']} | {s['note']} |" for s in speed]
+                      f"{s['p50_ms']} | {s['fps']} | {_cell(s['note'])} |" for s in speed]
         _atomic_write(self.out / "summary.md", "\n".join(lines) + "\n")
 
     def pack_checks(self) -> None:
@@ -177,17 +179,27 @@ class Session(Checks):
                     tar.add(p, arcname=p.name)
         os.replace(tmp, dest)
 
+    def stage(self, name: str, fn, notes: list, key: str) -> None:
+        """Run one stage; an unexpected error is recorded as that stage's failure and the session goes on."""
+        t0 = time.time()
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - the next stage must still run and the summary say why
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            reason = f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"
+            notes.append({key: name, "status": "failed", "reason": reason[-300:], "seconds": time.time() - t0})
+            self.log(f"{name}: failed: {reason}")
+        self.write_summary()
+
     def run(self) -> int:
         self.environment()
         self.write_summary()
-        self.train()
-        self.write_summary()
+        self.stage("training", self.train, self.train_notes, "recipe")
         if self.a.skip_checks:
             self.checks.append({"check": "all", "status": "skipped", "reason": "--skip-checks", "seconds": 0})
         else:
-            for check in (self.check_tests, self.check_speed, self.check_video):
-                check()
-                self.write_summary()
+            for name in ("tests", "speed", "video"):
+                self.stage(name, getattr(self, f"check_{name}"), self.checks, "check")
                 self.pack_checks()
         self.write_summary(final=True)
         self.pack_checks()
@@ -195,7 +207,13 @@ class Session(Checks):
         if len(files) > 8:
             self.log(f"warning: {len(files)} files in {self.out}; a device machine returns 8")
         self.log(f"done in {time.time() - self.t0:.0f} s; {self.out}: {', '.join(files)}")
+        print("\n" + (self.out / "summary.md").read_text(), flush=True)  # the end of the output is what a device call shows
         return 0 if all(c["status"] in ("passed", "ran", "skipped") for c in self.checks) else 1
+
+
+def _cell(text) -> str:
+    """Text for a markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -177,6 +177,19 @@ def test_preflight_adds_up_what_travels(tmp_path, monkeypatch, capsys):
     assert gpu_session.preflight() == 1 and "NOT ready" in capsys.readouterr().out
 
 
+def test_a_stage_that_breaks_is_recorded_and_the_session_goes_on(tmp_path):
+    import gpu_session
+
+    s = gpu_session.Session(gpu_session.parse_args(["--out", str(tmp_path / "o"), "--work", str(tmp_path / "w")]))
+    s.stage("tests", lambda: 1 / 0, s.checks, "check")
+    s.stage("speed", lambda: s.checks.append({"check": "speed", "status": "ran", "reason": "a | b", "seconds": 1}),
+            s.checks, "check")
+    s.logf.close()
+    assert [c["status"] for c in s.checks] == ["failed", "ran"] and "ZeroDivisionError" in s.checks[0]["reason"]
+    summary = (tmp_path / "o" / "summary.md").read_text()
+    assert "| tests | failed |" in summary and "a \\| b" in summary  # a pipe in a note does not split the table
+
+
 @pytest.mark.parametrize("flags, message", [(["--minutes", "0"], "--minutes must be positive"),
                                             (["--data", "/no/such/patches.npy"], "no such file")])
 def test_bad_flags_are_one_line_errors(tmp_path, flags, message):
