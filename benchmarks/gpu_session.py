@@ -53,6 +53,7 @@ class Session(Checks):
         self.checks_dir.mkdir(parents=True, exist_ok=True)
         self.logf = open(self.out / "session.log", "a")
         self.env: dict = {}
+        self.device = "cpu"  # environment() says
         self.runs: list = []
         self.train_notes: list[dict] = []
         self.checks: list[dict] = []
@@ -164,8 +165,10 @@ class Session(Checks):
             lines.append(f"| {c['check']} | {c['status']} | {c['seconds']:.0f} | {_cell(c['reason'])} |")
         speed = csv_rows(self.checks_dir / "speed.csv")
         if speed:
-            lines += ["", "## Speed (ms per frame, median)", "", "| kind | network | backend | precision | frame | ms | fps | note |",
-                      "|---|---|---|---|---|---|---|---|"]
+            lines += ["", "## Speed (ms per frame, median)", ""]
+            if self.device == "cpu":
+                lines += ["A dry run on the CPU: tiny frames, one call each, no warm-up; these are not measurements.", ""]
+            lines += ["| kind | network | backend | precision | frame | ms | fps | note |", "|---|---|---|---|---|---|---|---|"]
             lines += [f"| {s['kind']} | {s['model'] or s['network']} | {s['backend']} | {s['precision']} | {s['frame']} | "
                       f"{s['p50_ms']} | {s['fps']} | {_cell(s['note'])} |" for s in speed]
         _atomic_write(self.out / "summary.md", "\n".join(lines) + "\n")
