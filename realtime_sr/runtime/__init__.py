@@ -86,7 +86,8 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
     ``calib``: calibration source for an int8/fp16 ONNX made on the fly (folders, or RGB uint8
     frames such as a video's first frames); see :mod:`realtime_sr.export.artifacts`.
     ``tile_batch``: (K, T) makes the TensorRT fine engine static, K tiles of T x T LR pixels
-    (context included); other backends ignore it. ``log``: where progress and the ``auto``
+    (context included); other backends ignore it (on OpenVINO a static tile batch measured no
+    faster than routing's merged rectangles: benchmarks/results/openvino_routed_tiles_*). ``log``: where progress and the ``auto``
     choice go (None: silent).
     """
     say = log or (lambda m: None)

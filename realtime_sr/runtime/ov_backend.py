@@ -12,8 +12,13 @@ Precision (it enters graphs only in export; here it picks the graph and a compil
 
 Shapes: the graph is compiled once with dynamic shapes; an input shape seen ``static_after``
 times gets a static compile of its own (measured ~20% faster per 640x360 frame), at most
-``max_static`` per backend, so a video's frame shape and routing's repeated tile batches go
-static while one-off shapes (routing's merged rectangles, images) share the dynamic one.
+``max_static`` per backend, so a video's frame shape goes static while one-off shapes (images,
+tiles of odd sizes) share the dynamic one. ``tile_batch=(K, T)`` compiles K tiles of T x T
+statically up front and sets ``static_shape``, so routing sends same-shaped tiles instead of
+merged rectangles (fewer tiles padded up to K, more run K at a time, as on TensorRT). Measured
+no faster than merged rectangles on the dynamic compile (x2, 640x360, a quarter of the tiles: 125
+vs 120 ms bf16, 117 vs 115 ms int8; ``benchmarks/openvino_routed_tiles.py``), so ``make_backend``
+does not ask for it; it is there to measure again on other CPUs.
 
 Threads: ``INFERENCE_NUM_THREADS`` = the cores this process may use, ``NUM_STREAMS`` 1 and
 ``PERFORMANCE_HINT`` LATENCY: one frame at a time, all cores on it. Compiled models are cached
@@ -93,7 +98,8 @@ class OvBackend:
     """float32 NCHW numpy in -> float32 NCHW numpy out, through OpenVINO on the CPU."""
 
     def __init__(self, onnx_path, *, precision: str = "fp32", threads: int | None = None,
-                 cache_dir: str | Path | None = "default", static_after: int = 2, max_static: int = 4) -> None:
+                 cache_dir: str | Path | None = "default", static_after: int = 2, max_static: int = 4,
+                 tile_batch: tuple[int, int] | None = None, channels: int = 1) -> None:
         from . import cpu
 
         import_openvino()
@@ -113,6 +119,13 @@ class OvBackend:
         self._dynamic = self._request(None)  # compile now: a bad graph fails here, not on the first frame
         self._static: dict[tuple, object] = {}
         self._seen: Counter = Counter()
+        self.static_shape = None
+        if tile_batch is not None:
+            k, t = tile_batch
+            if k < 1 or t < 8:
+                raise UsageError(f"tile batch {tile_batch}: needs K >= 1 tiles of T >= 8 pixels")
+            self.static_shape = (int(k), int(channels), int(t), int(t))
+            self._static[self.static_shape] = self._request(self.static_shape)
 
     def _request(self, shape):
         return _compiled(self.path, self.precision, shape, self.threads, self.cache).create_infer_request()
@@ -123,6 +136,23 @@ class OvBackend:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.static_shape is not None and x.shape[1:] == self.static_shape[1:] and x.shape[0] != self.static_shape[0]:
+            return self._tiles(x)
+        return self._run(x)
+
+    def _tiles(self, x: np.ndarray) -> np.ndarray:
+        """N tiles through the static K-tile compile: K at a time, the last batch padded up to K."""
+        k = self.static_shape[0]
+        outs = []
+        for i in range(0, x.shape[0], k):
+            chunk = x[i:i + k]
+            m = chunk.shape[0]
+            if m < k:
+                chunk = np.concatenate([chunk, np.zeros((k - m, *chunk.shape[1:]), np.float32)])
+            outs.append(self._run(chunk)[:m])
+        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         shape = tuple(x.shape)
         req = self._static.get(shape)
         if req is None:
