@@ -352,3 +352,16 @@ def test_routed_on_openvino(tmp_path_factory, cache):
     ref = RoutedBackend(TorchBackend(coarse.net), TorchBackend(fine.net), 2, opt)
     np.testing.assert_allclose(ov(x), ref(x), atol=1e-4)
     assert ov.last["fine"] > 0
+
+
+@needs_openvino
+def test_openvino_static_tile_batch_pads_and_splits(tmp_path_factory, cache):
+    from realtime_sr.export.artifacts import ensure_onnx
+    from realtime_sr.runtime.ov_backend import OvBackend
+
+    model = tiny(tmp_path_factory, "srgan_generator")
+    be = OvBackend(ensure_onnx(model, "fp32").path, tile_batch=(4, 16), cache_dir=None)
+    assert be.static_shape == (4, 1, 16, 16)
+    for n in (1, 4, 6):  # fewer than K: padded; more: K at a time
+        x = np.random.default_rng(n).random((n, 1, 16, 16), dtype=np.float32)
+        np.testing.assert_allclose(be(x), TorchBackend(model.net)(x), atol=1e-4)
