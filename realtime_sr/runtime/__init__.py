@@ -20,11 +20,12 @@ units and the model's bf16 gate has not failed, and fp32 everywhere else.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..errors import BackendError, UsageError
+
+if TYPE_CHECKING:  # the command line imports the tuples below for --help: keep numpy out of it
+    import numpy as np
 
 
 class Backend(Protocol):
