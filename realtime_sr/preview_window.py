@@ -116,11 +116,12 @@ class Window:
         self.status.update(status)
         self._last = (sr, lr)
         h, w = sr.shape[:2]
-        if self._size != (w, h):  # first frame, or the source changed size: fit the window to it
-            self._size = (w, h)
-            if hasattr(self.cv2, "resizeWindow"):
-                self.cv2.resizeWindow(self.title, *fit((w, h), screen_size()))
+        resize = self._size != (w, h)  # first frame, or the source changed size: fit the window to it
+        self._size = (w, h)
         self._draw()
+        if resize and hasattr(self.cv2, "resizeWindow"):
+            self.cv2.resizeWindow(self.title, *fit((w, h), screen_size()))  # after a picture is in it
+            self._draw()
 
     def _draw(self) -> None:
         import numpy as np

@@ -59,16 +59,21 @@ def find_window(display: str, title_part: str) -> tuple[str, int, int] | None:
 
 
 def capture(display: str, window_id: str) -> np.ndarray:
-    """The window's pixels as RGB uint8 (H, W, 3), through ``xwd`` (24/32-bit TrueColor)."""
-    raw = subprocess.run(["xwd", "-id", window_id, "-silent"], env={**os.environ, "DISPLAY": display},
+    """The window's pixels (``window_id`` 'root': the screen's) as RGB uint8 (H, W, 3), through ``xwd``
+    (24-bit TrueColor)."""
+    raw = subprocess.run(["xwd", "-root", "-silent"] if window_id == "root" else ["xwd", "-id", window_id, "-silent"], env={**os.environ, "DISPLAY": display},
                          capture_output=True, timeout=10, check=True).stdout
     h = np.frombuffer(raw[:100], ">u4")
     header_size, width, height, byte_order, bpp, bpl, ncolors = h[0], h[4], h[5], h[7], h[11], h[12], h[19]
     masks = h[14:17]
-    if bpp != 32:
-        raise ValueError(f"xwd gave {bpp} bits per pixel; expected a 24-bit screen (32 bpp)")
+    shifts = [int(m).bit_length() - 8 for m in masks]  # red, green, blue
     start = int(header_size) + 12 * int(ncolors)
-    rows = np.frombuffer(raw[start:start + int(height) * int(bpl)], "<u4" if byte_order == 0 else ">u4")
-    px = rows.reshape(int(height), int(bpl) // 4)[:, :int(width)]
-    shifts = [int(m).bit_length() - 8 for m in masks]
+    data = np.frombuffer(raw[start:start + int(height) * int(bpl)], np.uint8).reshape(int(height), int(bpl))
+    if bpp == 24:  # packed 3 bytes a pixel (the root window's visual on some servers)
+        px = data[:, :int(width) * 3].reshape(int(height), int(width), 3)
+        idx = [s // 8 if byte_order == 0 else 2 - s // 8 for s in shifts]
+        return np.ascontiguousarray(px[..., idx])
+    if bpp != 32:
+        raise ValueError(f"xwd gave {bpp} bits per pixel; expected a 24-bit screen")
+    px = data[:, :int(width) * 4].copy().view("<u4" if byte_order == 0 else ">u4")
     return np.stack([(px >> s) & 0xFF for s in shifts], axis=-1).astype(np.uint8)
