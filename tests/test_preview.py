@@ -192,18 +192,18 @@ class StandInCV2(types.SimpleNamespace):
 
 def test_window_loop_with_a_stand_in_opencv(tmp_path, capsys, monkeypatch):
     """The window path without a display: frames are shown, 'c' toggles the comparison, 'q' quits."""
-    keys = {2: ord("c"), 5: ord("q")}  # 'c' after two frames; the redraw it makes and two more, then 'q'
+    keys = {3: ord("c"), 6: ord("q")}  # 'c' after two frames (the first drawn again once fitted), then 'q'
     cv2 = StandInCV2(lambda ms: keys.get(len(cv2.frames()), -1))  # keys by the number of pictures drawn so far
     monkeypatch.setitem(sys.modules, "cv2", cv2)
     src = make_clip(tmp_path / "in.mp4", width=160, height=120, frames=100)
     # paced at 25 fps, so the source outlasts the four frames the keys allow, even on a busy machine
     assert run_cli("preview", src, "--model", make_model(tmp_path), "--backend", "torch") == 0
     frames = cv2.frames()
-    assert len(frames) == 5 and cv2.shown[-1] == "closed"  # 4 frames, the comparison redrawn once; quit on 'q'
+    assert len(frames) == 6 and cv2.shown[-1] == "closed"  # 4 frames, 2 redraws (fitted, 'c'); quit on 'q'
     assert all(f.shape == (240, 320, 3) for f in frames)  # BGR at x2
     assert cv2.sizes == [(320, 240)]  # the window fitted to the picture once, at its own size
     divider = lambda f: (f[100:200, 159:161] == 255).all()  # noqa: E731 - the comparison view's white line
-    assert not divider(frames[1]) and divider(frames[2]) and divider(frames[4])  # 'c' after the 2nd frame
+    assert not divider(frames[2]) and divider(frames[3]) and divider(frames[5])  # 'c' after the 2nd frame
     assert "shown 4 frames" in capsys.readouterr().err
 
 
@@ -230,6 +230,7 @@ def test_divider_moves_overlay_toggles_and_s_saves_side_by_side(tmp_path, monkey
     assert win.poll() is None and win.poll() == "quit"  # s, q
     white = lambda f: {int(c) for c in np.flatnonzero((f[100:200] == 255).all(axis=(0, 2)))}  # noqa: E731
     f = cv2.frames()
+    f = f[1:]  # the first picture is drawn twice: before and after the window is fitted to it
     assert [white(x) for x in f] == [{159, 160}, {175, 176}, {159, 160}, {159, 160}, {79, 80}, {239, 240}]
     top = slice(0, 60), slice(0, 100)  # where the overlay darkens the picture
     assert f[3][top].mean() > f[2][top].mean() + 20  # 'o' took the overlay off
@@ -257,7 +258,7 @@ def test_keys_still_work_while_paused(tmp_path, capsys, monkeypatch):
     polls = {"paused": 0}
 
     def wait_key(ms):
-        n = len(cv2.frames())
+        n = len(cv2.frames()) - 1  # frames shown (the first is drawn twice: before and after fitting)
         if n == 1 and polls["paused"] == 0:
             polls["paused"] = 1
             return ord(" ")  # pause after the first frame
