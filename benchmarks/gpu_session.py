@@ -37,10 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
+# the package need not be installed (the GPU image has only its dependencies): subprocesses
+# (pytest, the speed rows) find it through PYTHONPATH, as gpu_session.sh also sets it
+if str(ROOT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 import gpu_train  # noqa: E402
 import make_patches  # noqa: E402
 from gpu_checks import Checks, csv_rows, run_cmd  # noqa: E402
+
 
 class Session(Checks):
     def __init__(self, a) -> None:
