@@ -21,7 +21,8 @@ def add_parser(sub, add_model_flags) -> None:
                         "(those the bundled FFmpeg has)")
     g.add_argument("--crf", type=int, help="constant quality (lower is better; default 18 for libx264, "
                    "20 libx265, 30 AV1, cq 19 nvenc)")
-    g.add_argument("--preset", help="encoder speed preset (default medium for x264/x265, 8 for svt-av1, p5 nvenc)")
+    g.add_argument("--preset", help="encoder speed preset (x264/x265: veryfast for --mode coarse and routed, "
+                   "medium for fine and gan; 8 for svt-av1, p5 nvenc)")
     g.add_argument("--bitrate", help="target bit rate instead of constant quality, e.g. 4M or 2500k")
     g.add_argument("--pix-fmt", dest="pix_fmt", help="encoder pixel format (default: the input's, e.g. yuv420p10le "
                    "for 10-bit input, where the codec allows)")

@@ -264,3 +264,22 @@ def test_ten_bit_into_an_8_bit_codec_says_so(tmp_path, model, capsys):
     b = upscale(src, tmp_path / "out.mp4", model, "--codec", "mpeg4")
     assert b["pix_fmt"] == "yuv420p" and len(b["times"]) == 3
     assert "notice: mpeg4 cannot write yuv420p10le; writing yuv420p (loses bit depth)" in capsys.readouterr().err
+
+
+def test_encoder_defaults_by_mode(tmp_path, model, capsys):
+    from realtime_sr.pipeline.sink import EncoderSpec, encoder_options, for_mode
+
+    def preset(spec, mode):
+        return encoder_options(for_mode(spec, mode))[0]["preset"]
+
+    assert preset(EncoderSpec(), "coarse") == preset(EncoderSpec(), "routed") == "veryfast"  # real time
+    assert preset(EncoderSpec(), "fine") == preset(EncoderSpec(), "gan") == "medium"  # offline quality
+    assert preset(EncoderSpec(preset="slow"), "coarse") == "slow"  # --preset always wins
+    assert preset(EncoderSpec(codec="libsvtav1"), "coarse") == "8"
+    src = make_clip(tmp_path / "in.mp4", frames=3)
+    assert run_cli("video", src, tmp_path / "out.mp4", "--model", model, "--mode", "coarse", "--backend", "torch",
+                   "--no-progress") == 0
+    err = capsys.readouterr().err
+    assert "encoder libx264 crf 18 preset veryfast" in err
+    stages = [p.split()[0] for p in err.split("profile, ms per frame: ")[1].splitlines()[0].split(", ")]
+    assert stages[:3] == ["decode", "planes", "model"] and "encode" in stages

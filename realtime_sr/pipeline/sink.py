@@ -30,7 +30,7 @@ _QUALITY = {
 # the x264/x265 preset of each mode where --preset is not given: the networks fast enough for real
 # time (coarse, routed) get a fast preset, so the encoder does not cost more than the network; the
 # offline ones (fine, gan) the slow, more efficient default (see docs/video.md, "Encoder defaults")
-MODE_PRESETS: dict[str, str] = {}
+MODE_PRESETS = {"coarse": "veryfast", "routed": "veryfast"}
 CODEC_CHOICES = ("libx264", "libx265", "libsvtav1", "libaom-av1", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "mpeg4")
 SEGMENT_FORMAT = "mp4"
 

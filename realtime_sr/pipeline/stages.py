@@ -111,7 +111,7 @@ def finish(work: Work, spec: FrameSpec):
     ow, oh = spec.out_size
     fmt, depth, s = spec.fmt, spec.depth, spec.scale
     if work.net_out.ndim == 2:
-        planes = [convert.luma_out(work.net_out, depth, spec.tags.full)]
+        planes = [convert.luma_out(work.net_out, depth, spec.tags.full, overwrite=True)]  # ours: upscale_y's
         for i, p in enumerate(work.planes[1:], start=1):
             planes.append(convert.resize_plane(p, s, convert.plane_size(fmt, ow, oh, i),
                                                left_sited=convert.left_sited(fmt)))

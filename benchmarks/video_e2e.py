@@ -1,0 +1,163 @@
+"""End-to-end video speed: `realtime-sr video` in each mode beside a plain bicubic transcode of the same clip.
+
+    .venv/bin/python benchmarks/video_e2e.py [--clip ../shared/data/videos/chaplin.mp4] [--backend auto]
+        [--modes coarse,routed,fine] [--seconds 4] [--rounds 2] [--compare-with DIR] [--label NAME]
+
+The reference (issue 8's) is the transcode a user could run instead: PyAV decode, swscale bicubic
+x2, libx264 ``medium`` CRF 18, no audio. Each `realtime-sr video` row is a subprocess with the
+given ``--backend`` and the mode's default encoder settings, on the first ``--seconds`` of the clip;
+its fps is the pipeline's (frames / wall time of decode + model + encode, as the summary prints
+it; the whole command's wall time, with start-up, model loading and the final remux, is given
+too). ``--compare-with DIR`` adds the same rows for another checkout (DIR holds a ``realtime_sr``
+package; it runs with this interpreter and DIR first on PYTHONPATH), labelled ``--label``. Rounds
+are interleaved (every row once per round) and the median is reported; the ratio is each row's
+fps over the transcode's in the same round. Writes benchmarks/results/video_e2e_<machine>_<date>.md.
+Run it with the machine otherwise idle (here: ``/tmp/quiet.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = REPO.parent / "shared" / "data" / "videos" / "chaplin.mp4"
+TARGETS = {"coarse": 0.44, "routed": 0.22, "fine": 0.15}  # issue 8: fraction of the transcode's speed
+
+
+def bicubic_transcode(clip: Path, out: Path, seconds: float, scale: int = 2) -> dict:
+    """PyAV decode, swscale bicubic xS, libx264 medium CRF 18; fps of the whole loop."""
+    import av
+
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
+        vs = inp.streams.video[0]
+        vs.thread_type = "AUTO"
+        rate = vs.average_rate or Fraction(25)
+        enc = o.add_stream("libx264", rate=rate, options={"preset": "medium", "crf": "18"})
+        enc.width, enc.height, enc.pix_fmt = vs.codec_context.width * scale, vs.codec_context.height * scale, "yuv420p"
+        enc.time_base = vs.time_base
+        for f in inp.decode(vs):
+            if f.time is not None and f.time >= seconds:
+                break
+            g = f.reformat(width=enc.width, height=enc.height, format="yuv420p", interpolation="BICUBIC")
+            g.pts, g.time_base = f.pts, f.time_base
+            for p in enc.encode(g):
+                o.mux(p)
+            n += 1
+        for p in enc.encode(None):
+            o.mux(p)
+    wall = time.perf_counter() - t0
+    return {"frames": n, "fps": n / wall, "wall": wall}
+
+
+def realtime_sr(clip: Path, out: Path, mode: str, backend: str, seconds: float, pythonpath: str | None) -> dict:
+    """One `realtime-sr video` run; fps and profile parsed from its summary."""
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, "-m", "realtime_sr", "video", str(clip), str(out), "--mode", mode, "--backend", backend,
+           "--duration", f"{seconds:g}", "--no-progress", "-y"]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    m = re.search(r": (\d+) frames \S+ in [\d.]+ s \(([\d.]+) fps\)", r.stderr)
+    enc = re.search(r"encoder ([^)]*)\)", r.stderr)
+    prof = re.search(r"^profile, ms per frame: (.*)$", r.stderr, re.M)
+    be = re.search(r"model [^,]+, ([^;]+); encoder", r.stderr)
+    return {"frames": int(m.group(1)), "fps": float(m.group(2)), "wall": wall,
+            "encoder": enc.group(1) if enc else "?", "profile": prof.group(1) if prof else "",
+            "backend": be.group(1) if be else backend}
+
+
+def machine() -> str:
+    try:
+        model = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {os.cpu_count()} logical cores"
+
+
+def slug(text: str) -> str:
+    t = text.lower()
+    vendor = "intel" if "intel" in t else "amd" if "amd" in t else platform.machine()
+    return f"{vendor}-{os.cpu_count()}c"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clip", type=Path, default=CLIP)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--modes", default="coarse,routed,fine")
+    ap.add_argument("--seconds", type=float, default=4.0, help="part of the clip, from its start (default 4 s)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--compare-with", dest="other", help="another checkout to time beside this one")
+    ap.add_argument("--label", default="other", help="name of the --compare-with rows")
+    ap.add_argument("--out", type=Path, help="results file (default benchmarks/results/video_e2e_<machine>_<date>.md)")
+    a = ap.parse_args()
+    if not a.clip.exists():
+        raise SystemExit(f"{a.clip}: not found")
+    modes = [m for m in a.modes.split(",") if m]
+    rows = [("bicubic transcode", None, None)] + [(f"{m}", m, None) for m in modes]
+    if a.other:
+        rows += [(f"{m} ({a.label})", m, str(Path(a.other).resolve())) for m in modes]
+    got: dict[str, list[dict]] = {name: [] for name, _, _ in rows}
+    with tempfile.TemporaryDirectory(prefix="rsr-e2e-") as d:
+        for k in range(a.rounds):
+            for name, mode, pp in rows:
+                out = Path(d) / f"out_{len(got[name])}.mp4"
+                r = bicubic_transcode(a.clip, out, a.seconds) if mode is None else \
+                    realtime_sr(a.clip, out, mode, a.backend, a.seconds, pp)
+                got[name].append(r)
+                print(f"round {k + 1}: {name}: {r['fps']:.2f} fps", file=sys.stderr, flush=True)
+                out.unlink(missing_ok=True)
+    ref = got["bicubic transcode"]
+    lines = _report(a, rows, got, ref)
+    today = dt.date.today().isoformat()
+    out = a.out or REPO / "benchmarks" / "results" / f"video_e2e_{slug(machine())}_{today}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"written: {out}", file=sys.stderr)
+
+
+def _report(a, rows, got, ref) -> list[str]:
+    cmd = "python benchmarks/video_e2e.py " + " ".join(sys.argv[1:])
+    lines = ["# End-to-end video speed beside a bicubic transcode", "",
+             f"- command: `{cmd}`", f"- machine: {machine()}; date {dt.date.today().isoformat()}",
+             f"- clip: `{a.clip.name}`, first {a.seconds:g} s, x2; `--backend {a.backend}`; "
+             f"median of {a.rounds} interleaved rounds",
+             "- reference: PyAV decode, swscale bicubic x2, libx264 medium CRF 18 (no audio); "
+             "ratio = row fps / reference fps in the same round (issue 8 targets: coarse >= 0.44, "
+             "routed >= 0.22, fine >= 0.15)", "",
+             "| row | backend | encoder | frames | fps (pipeline) | whole command | ratio | target |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
+    for name, mode, _ in rows:
+        rs = got[name]
+        fps = statistics.median(r["fps"] for r in rs)
+        ratio = statistics.median(r["fps"] / q["fps"] for r, q in zip(rs, ref))
+        tgt = TARGETS.get(mode)
+        met = "" if tgt is None or mode is None else f"{tgt} ({'met' if ratio >= tgt else 'not met'})"
+        lines.append(f"| {name} | {rs[0].get('backend', '-')} | {rs[0].get('encoder', 'libx264 medium crf 18')} | "
+                     f"{rs[0]['frames']} | {fps:.1f} | {statistics.median(r['wall'] for r in rs):.1f} s | "
+                     f"{ratio:.2f} | {met} |")
+    lines += ["", "Per-stage profile of the last round (ms per frame; `... wait` is time blocked on a queue):", ""]
+    lines += [f"- {name}: {got[name][-1]['profile']}" for name, mode, _ in rows if mode is not None]
+    return lines
+
+
+if __name__ == "__main__":
+    main()
