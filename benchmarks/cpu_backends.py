@@ -84,7 +84,7 @@ def available(backend: str, precision: str) -> str | None:
     return None
 
 
-def build_rows(scale: int, random: bool, tmp: Path, fraction: float):
+def build_rows(scale: int, random: bool, tmp: Path, fraction: float, skip: set = frozenset()):
     """[(network, model name, backend, precision, callable taking the frame)], skipped rows with a reason."""
     from realtime_sr import routing
     from realtime_sr.models import load_model, shipped_models
@@ -98,7 +98,7 @@ def build_rows(scale: int, random: bool, tmp: Path, fraction: float):
     rows, skipped = [], []
     for network in ("coarse", "fine", "routed"):
         for backend, precision in CONFIGS:
-            why = available(backend, precision)
+            why = "skipped (--skip)" if f"{backend}:{network}" in skip else available(backend, precision)
             if why:
                 skipped.append(f"{network} {backend} {precision}: {why}")
                 continue
@@ -204,6 +204,8 @@ def main(argv=None) -> int:
                     "at least 2: the second call compiles the frame's static shape)")
     ap.add_argument("--fine-fraction", type=float, default=0.25)
     ap.add_argument("--random", action="store_true", help="recipe architectures with random weights")
+    ap.add_argument("--skip", default="", help="rows not to time, BACKEND:NETWORK comma-separated (e.g. "
+                    "torch:fine,torch:routed: seconds per frame at 1280x720, which a 4-minute run cannot afford)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     a = ap.parse_args(argv)
 
@@ -214,7 +216,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rsr-bench-"))
     os.environ.setdefault("REALTIME_SR_CACHE", str(tmp / "cache"))
     threads = cpu.cpu_threads()
-    rows, skipped = build_rows(a.scale, a.random, tmp, a.fine_fraction)
+    rows, skipped = build_rows(a.scale, a.random, tmp, a.fine_fraction, {v.strip() for v in a.skip.split(",") if v})
     x = natural_frame(w, h)
     timers = [(r[:5], (lambda be=r[5]: be(x))) for r in rows]
     up, espcn_what = espcn(a.scale, threads)
