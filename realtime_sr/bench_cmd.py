@@ -154,8 +154,8 @@ def format_table(rows: list[dict], *, notes: list[str] = ()) -> str:
         lines.append(f"{name:8s} {r['model']:{mw}s} {r['backend']:{bw}s} {r['frame']:9s} "
                      f"{r['p50_ms']:9.1f} {_cell(r.get('p90_ms'), '9.1f')} {r['fps']:7.2f}"
                      + (f" {_cell(r.get('psnr'), '8.2f')}" if quality else ""))
-    lines += [f"{r['model']}: the fine network ran on {r['fine_tiles']} tiles of the frame"
-              for r in rows if r.get("fine_tiles")]
+    lines += list(dict.fromkeys(f"{r['model']}: the fine network ran on {r['fine_tiles']} tiles of the frame"
+                                for r in rows if r.get("fine_tiles")))  # once per distinct count
     videos = {r["clip"] for r in rows if r.get("kind") == "video"}
     if videos:
         lines.append(f"* end to end on {', '.join(sorted(videos))}: decode + model + encode, ms and fps per frame "

@@ -85,20 +85,22 @@ def bench_video(clip: Path, *, model_arg, scale, mode: str, backend: str, device
 
 
 def row_label(r: dict) -> str:
-    """A row's name on the plot: network and backend as resolved (``coarse onnxruntime-cpu-fp32``)."""
-    return f"{r['network']} {r['backend']}"
+    """A row's name on the plot: network, backend and precision as resolved (``routed openvino int8``)."""
+    be = r["backend"]
+    if "(" in be:  # routed-0.25(openvino-cpu-int8): routing's fraction is in the network's name already
+        be = be[be.index("(") + 1:be.rindex(")")]
+    return f"{r['network']} {be.replace('-cpu', '').replace('-cuda', ' cuda').replace('-', ' ')}"
 
 
 def plot_rows(rows: list[dict], path, *, bicubic: tuple[float, float] | None, frame: str) -> dict:
-    """PSNR against fps of the rows that have both (and bicubic's (fps, PSNR)), as a PNG at ``path``."""
+    """PSNR against fps of the rows that have both, bicubic's (fps, PSNR) for reference, as a PNG at ``path``."""
     from .plot import quality_speed_plot
 
     pts = [r for r in rows if r.get("kind", "model") == "model" and r.get("psnr") is not None]
     if not pts:
         raise UsageError("--plot: no row has a PSNR to plot (see the note above)")
-    points = [(r["fps"], r["psnr"]) for r in pts] + ([bicubic] if bicubic else [])
-    labels = [row_label(r) for r in pts] + (["bicubic"] if bicubic else [])
-    return quality_speed_plot(points, labels, path,
+    return quality_speed_plot([(r["fps"], r["psnr"]) for r in pts], [row_label(r) for r in pts], path,
+                              reference=(*bicubic, "bicubic") if bicubic else None,
                               title=f"realtime-sr bench: PSNR on {pts[0].get('data', '')} x{pts[0]['scale']} "
                                     f"against fps ({frame} LR frames)")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 FRONT = (200, 40, 40)  # points on the Pareto front, and the line through them
 OTHER = (60, 90, 170)  # points off it
-INK, GRID, PAPER = (20, 20, 20), (225, 225, 225), (255, 255, 255)
-SIZE = (900, 560)
+INK, GRID, PAPER, REF = (20, 20, 20), (225, 225, 225), (255, 255, 255), (150, 150, 150)
+SIZE = (1000, 640)
 MARGIN = (80, 30, 30, 60)  # left, top, right, bottom: room for the axes' numbers and names
 RADIUS = 6
 
@@ -64,11 +64,27 @@ def _label_spot(d, font, text: str, at: tuple[int, int], taken: list, frame: tup
     return min(spots, key=cost)  # min keeps the first of equals: right of the point when it can
 
 
+def _reference(d, font, ref, px, qrange, frame, taken) -> tuple[int, int]:
+    f, q, label = ref
+    x, y = px(max(f, 1e-3), min(max(q, qrange[0]), qrange[1]))
+    if not qrange[0] <= q <= qrange[1]:
+        y = frame[3] - RADIUS - 2 if q < qrange[0] else frame[1] + RADIUS + 2
+        label = f"{label} {q:.2f} (off the scale)"
+    d.polygon([(x, y - RADIUS), (x + RADIUS, y), (x, y + RADIUS), (x - RADIUS, y)], fill=REF, outline=INK)
+    spot = _label_spot(d, font, label, (x, y), taken, frame)
+    d.text(spot[0], label, fill=INK, font=font, anchor=spot[1])
+    return x, y
+
+
 def quality_speed_plot(points: list[tuple[float, float]], labels: list[str], path: str | Path, *,
-                       title: str = "", quality: str = "PSNR (dB)") -> dict[str, tuple[int, int]]:
+                       title: str = "", quality: str = "PSNR (dB)",
+                       reference: tuple[float, float, str] | None = None) -> dict[str, tuple[int, int]]:
     """Draw ``points`` (fps, quality) labelled ``labels`` as a PNG at ``path`` (written atomically).
 
-    Returns each label's pixel (x, y) in the image, for checks and for callers that annotate.
+    ``reference`` (fps, quality, label), e.g. bicubic, is drawn as a grey diamond and is no part of
+    the front; the quality axis spans the points only, so when the reference lies below it (bicubic
+    is dB below any network) it is pinned to the bottom edge, its value in its label. Returns each
+    label's pixel (x, y) in the image, for checks and for callers that annotate.
     """
     from PIL import Image, ImageDraw, ImageFont
 
@@ -78,7 +94,8 @@ def quality_speed_plot(points: list[tuple[float, float]], labels: list[str], pat
         raise ValueError("quality_speed_plot needs one label per point, and at least one point")
     fps = [max(p[0], 1e-3) for p in points]
     qs = [p[1] for p in points]
-    lo_f, hi_f = min(fps) / 1.6, max(fps) * 1.6
+    all_f = fps + ([max(reference[0], 1e-3)] if reference else [])
+    lo_f, hi_f = min(all_f) / 1.6, max(all_f) * 1.6
     step = _nice_step(max(max(qs) - min(qs), 0.5))
     lo_q, hi_q = math.floor(min(qs) / step - 0.5) * step, math.ceil(max(qs) / step + 0.5) * step
     (w, h), (ml, mt, mr, mb) = SIZE, MARGIN
@@ -123,6 +140,8 @@ def quality_speed_plot(points: list[tuple[float, float]], labels: list[str], pat
         spot = _label_spot(d, font, lab, (x, y), taken, (x0, y0, x1, y1))
         taken.append(d.textbbox(spot[0], lab, font=font, anchor=spot[1]))
         d.text(spot[0], lab, fill=FRONT if on else OTHER, font=font, anchor=spot[1])
+    if reference:
+        where[reference[2]] = _reference(d, font, reference, px, (lo_q, hi_q), (x0, y0, x1, y1), taken)
     d.text((x1 - 8, y0 + 8), "filled, joined: the Pareto front (nothing faster and better)", fill=FRONT,
            font=font, anchor="ra")
     with atomic_output(path) as tmp:

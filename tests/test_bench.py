@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from realtime_sr.plot import FRONT, OTHER, PAPER, RADIUS, pareto_front, quality_speed_plot
+from realtime_sr.plot import FRONT, OTHER, PAPER, RADIUS, REF, pareto_front, quality_speed_plot
 
 from video_helpers import make_model, run_cli
 
@@ -28,7 +28,7 @@ def test_plot_is_a_png_with_every_point_and_the_front_marked(tmp_path):
     labels = ["bicubic", "coarse", "fine", "coarse int8"]
     where = quality_speed_plot(pts, labels, tmp_path / "q.png", title="test")
     with Image.open(tmp_path / "q.png") as im:
-        assert im.format == "PNG" and im.size == (900, 560)
+        assert im.format == "PNG" and im.size == (1000, 640)
         img = np.asarray(im.convert("RGB"))
     assert set(where) == set(labels)
     xs = {lab: where[lab][0] for lab in labels}
@@ -126,3 +126,14 @@ def test_bad_bench_flags_are_one_line_errors(tmp_path, capsys, args, message):
     rc = bench("--model", make_model(tmp_path), *args)
     err = capsys.readouterr().err
     assert rc != 0 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_reference_far_below_is_pinned_to_the_bottom_edge(tmp_path):
+    where = quality_speed_plot([(14.0, 32.7), (1.3, 33.0)], ["coarse", "fine"], tmp_path / "q.png",
+                               reference=(90.0, 30.3, "bicubic"))
+    x, y = where["bicubic"]
+    assert x > where["coarse"][0] and where["coarse"][1] < y < 640  # fastest; below every network, inside
+    with Image.open(tmp_path / "q.png") as im:
+        img = np.asarray(im.convert("RGB"))
+    assert tuple(img[y, x]) == REF  # the grey diamond
+    assert tuple(img[where["coarse"][1], where["coarse"][0]]) == FRONT  # the front: the networks only
