@@ -250,6 +250,7 @@ def run_preview(source: str, model, backend, *, fmt: str | None = None, window=T
                 if action == "pause":
                     paused = not paused
                     win.status["paused"] = paused
+                    win.redraw()  # the overlay says so
     except KeyboardInterrupt:
         pass
     finally:

@@ -202,6 +202,10 @@ class Window:
 
     def move_divider(self, value: float, *, absolute: bool = False) -> None:
         self.split = min(0.98, max(0.02, value if absolute else self.split + value))
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the frame on screen again (after a change of divider, view, overlay or status)."""
         if self._last is not None:
             self._draw()
 
@@ -222,14 +226,12 @@ class Window:
             return "quit"  # closed with the mouse
         if key == ord("o"):
             self.overlay = not self.overlay
-            if self._last is not None:
-                self._draw()
+            self.redraw()
         elif key == ord("s"):
             self.save()
         elif key == ord("c"):
             self.compare = not self.compare
-            if self._last is not None:
-                self._draw()
+            self.redraw()
             return "compare"
         return {ord(" "): "pause"}.get(key)
 
