@@ -1,7 +1,8 @@
 """End-to-end video speed: `realtime-sr video` in each mode beside a plain bicubic transcode of the same clip.
 
     .venv/bin/python benchmarks/video_e2e.py [--clip ../shared/data/videos/chaplin.mp4] [--backend auto]
-        [--modes coarse,routed,fine] [--seconds 4] [--rounds 2] [--compare-with DIR] [--label NAME]
+        [--modes coarse,routed,fine] [--seconds 4] [--rounds 2] [--compare-with DIR [--label NAME]
+        [--compare-modes coarse]]
 
 The reference (issue 8's) is the transcode a user could run instead: PyAV decode, swscale bicubic
 x2, libx264 ``medium`` CRF 18, no audio. Each `realtime-sr video` row is a subprocess with the
@@ -64,13 +65,12 @@ def bicubic_transcode(clip: Path, out: Path, seconds: float, scale: int = 2) -> 
 
 def realtime_sr(clip: Path, out: Path, mode: str, backend: str, seconds: float, pythonpath: str | None) -> dict:
     """One `realtime-sr video` run; fps and profile parsed from its summary."""
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
+    env = dict(os.environ)  # the checkout first on the path; cwd elsewhere (-m puts the cwd before PYTHONPATH)
+    env["PYTHONPATH"] = (pythonpath or str(REPO)) + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "realtime_sr", "video", str(clip), str(out), "--mode", mode, "--backend", backend,
            "--duration", f"{seconds:g}", "--no-progress", "-y"]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, cwd=out.parent)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
@@ -106,14 +106,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--compare-with", dest="other", help="another checkout to time beside this one")
     ap.add_argument("--label", default="other", help="name of the --compare-with rows")
+    ap.add_argument("--compare-modes", dest="other_modes", default="coarse",
+                    help="the modes timed for --compare-with too (default coarse)")
     ap.add_argument("--out", type=Path, help="results file (default benchmarks/results/video_e2e_<machine>_<date>.md)")
     a = ap.parse_args()
+    a.clip = a.clip.resolve()
     if not a.clip.exists():
         raise SystemExit(f"{a.clip}: not found")
     modes = [m for m in a.modes.split(",") if m]
     rows = [("bicubic transcode", None, None)] + [(f"{m}", m, None) for m in modes]
     if a.other:
-        rows += [(f"{m} ({a.label})", m, str(Path(a.other).resolve())) for m in modes]
+        rows += [(f"{m} ({a.label})", m, str(Path(a.other).resolve())) for m in a.other_modes.split(",") if m]
     got: dict[str, list[dict]] = {name: [] for name, _, _ in rows}
     with tempfile.TemporaryDirectory(prefix="rsr-e2e-") as d:
         for k in range(a.rounds):
@@ -124,22 +127,21 @@ def main() -> None:
                 got[name].append(r)
                 print(f"round {k + 1}: {name}: {r['fps']:.2f} fps", file=sys.stderr, flush=True)
                 out.unlink(missing_ok=True)
-    ref = got["bicubic transcode"]
-    lines = _report(a, rows, got, ref)
-    today = dt.date.today().isoformat()
-    out = a.out or REPO / "benchmarks" / "results" / f"video_e2e_{slug(machine())}_{today}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+            lines = _report(a, rows, got, k + 1)  # after every round: a run cut short keeps what it measured
+            report = a.out or REPO / "benchmarks" / "results" / f"video_e2e_{slug(machine())}_{dt.date.today()}.md"
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"written: {out}", file=sys.stderr)
+    print(f"written: {report}", file=sys.stderr)
 
 
-def _report(a, rows, got, ref) -> list[str]:
+def _report(a, rows, got, rounds: int) -> list[str]:
+    ref = got["bicubic transcode"]
     cmd = "python benchmarks/video_e2e.py " + " ".join(sys.argv[1:])
     lines = ["# End-to-end video speed beside a bicubic transcode", "",
              f"- command: `{cmd}`", f"- machine: {machine()}; date {dt.date.today().isoformat()}",
              f"- clip: `{a.clip.name}`, first {a.seconds:g} s, x2; `--backend {a.backend}`; "
-             f"median of {a.rounds} interleaved rounds",
+             f"median of {rounds} interleaved round(s)",
              "- reference: PyAV decode, swscale bicubic x2, libx264 medium CRF 18 (no audio); "
              "ratio = row fps / reference fps in the same round (issue 8 targets: coarse >= 0.44, "
              "routed >= 0.22, fine >= 0.15)", "",
