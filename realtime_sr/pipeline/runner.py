@@ -144,43 +144,45 @@ class Pipeline:
         from .source import iter_frames
 
         job, p, times = self.job, self.plan, self.times
-        try:
-            it = iter_frames(p.info.path, start_s=job.start, end_s=p.end_s, after_pts=self.after_pts,
-                             stats=self.stats, seek=p.info.real_pts)
-            while not self.stop.is_set():
-                t = time.perf_counter()
-                frame = next(it, None)
-                t1 = time.perf_counter()
-                times["decode"] += t1 - t
-                if frame is None:
-                    break
-                w = stages.prepare(frame, p.spec)
-                w.pts -= p.t0
-                w.duration = w.duration or p.default_duration
-                times["planes"] += time.perf_counter() - t1
-                if not self._put(self.q_in, w, "decode wait"):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
-            self.errors.append(exc)
-        finally:
-            self._put(self.q_in, _END, "decode wait")
+        it = iter_frames(p.info.path, start_s=job.start, end_s=p.end_s, after_pts=self.after_pts,
+                         stats=self.stats, seek=p.info.real_pts)
+        while not self.stop.is_set():
+            t = time.perf_counter()
+            frame = next(it, None)
+            t1 = time.perf_counter()
+            times["decode"] += t1 - t
+            if frame is None:
+                break
+            w = stages.prepare(frame, p.spec)
+            w.pts -= p.t0
+            w.duration = w.duration or p.default_duration
+            times["planes"] += time.perf_counter() - t1
+            if not self._put(self.q_in, w, "decode wait"):
+                break
 
     def infer_stage(self) -> None:
         """Inference thread: q_in -> the model -> q_out."""
-        try:
-            while True:
-                w = self._get(self.q_in, "infer wait")
-                if w is _END:
-                    break
-                t = time.perf_counter()
-                w = stages.infer(w, self.plan.spec, self.plan.backend)
-                self.times["infer other"] += time.perf_counter() - t
-                if not self._put(self.q_out, w, "infer wait"):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            self.errors.append(exc)
-        finally:
-            self._put(self.q_out, _END, "infer wait")
+        while True:
+            w = self._get(self.q_in, "infer wait")
+            if w is _END:
+                break
+            t = time.perf_counter()
+            w = stages.infer(w, self.plan.spec, self.plan.backend)
+            self.times["infer other"] += time.perf_counter() - t
+            if not self._put(self.q_out, w, "infer wait"):
+                break
+
+    def _thread(self, stage, q, wait_key: str) -> threading.Thread:
+        """A thread running ``stage``: its error goes to the main thread, and ``q`` always gets the end mark."""
+        def body():
+            try:
+                stage()
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+                self.errors.append(exc)
+            finally:
+                self._put(q, _END, wait_key)
+
+        return threading.Thread(target=body, name=stage.__name__, daemon=True)
 
     def encode_stage(self, bar) -> None:
         """Main thread: q_out -> chroma and frame -> encoder -> finished segments in the work folder."""
@@ -219,8 +221,8 @@ class Pipeline:
 
     def run(self, bar=None) -> None:
         """Run the three stages to the end of the input (or the first error, which is raised here)."""
-        threads = [threading.Thread(target=self.decode_stage, name="decode", daemon=True),
-                   threading.Thread(target=self.infer_stage, name="infer", daemon=True)]
+        threads = [self._thread(self.decode_stage, self.q_in, "decode wait"),
+                   self._thread(self.infer_stage, self.q_out, "infer wait")]
         t = time.perf_counter()
         try:
             for th in threads:
