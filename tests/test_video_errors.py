@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from video_helpers import FAST, make_clip, model, run_cli, start_run_and_pause, video_facts  # noqa: F401
+from video_helpers import (FAST, interrupt_after, make_clip, model, run_cli,  # noqa: F401 (model)
+                           start_run_and_pause, video_facts)
 
 
 
@@ -153,26 +154,11 @@ def test_disk_full_real_tmpfs(tmp_path, clip, model, capsys):
         subprocess.run(["umount", str(mnt)], check=False)
 
 
-def _interrupt_after(monkeypatch, n):
-    from realtime_sr.pipeline import stages
-
-    real = stages.finish
-    calls = {"n": 0}
-
-    def finish(work, spec):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise KeyboardInterrupt
-        return real(work, spec)
-
-    monkeypatch.setattr(stages, "finish", finish)
-
-
 def test_ctrl_c_leaves_nothing_then_resume_equals_uninterrupted(tmp_path, clip, model, capsys, monkeypatch):
     args = ["--model", model, "--segment-seconds", "0.2", *FAST]  # 5-frame segments
     assert run_cli("video", clip, tmp_path / "ref.mp4", *args) == 0
     before = clip.read_bytes()
-    _interrupt_after(monkeypatch, 13)
+    interrupt_after(monkeypatch, 13)
     assert run_cli("video", clip, tmp_path / "out.mp4", *args) == 130
     monkeypatch.undo()
     assert no_output_left(tmp_path) and clip.read_bytes() == before
@@ -194,7 +180,7 @@ def test_ctrl_c_leaves_nothing_then_resume_equals_uninterrupted(tmp_path, clip, 
 
 def test_resume_refuses_changed_options(tmp_path, clip, model, capsys, monkeypatch):
     args = ["--model", model, "--segment-seconds", "0.2", *FAST]
-    _interrupt_after(monkeypatch, 8)
+    interrupt_after(monkeypatch, 8)
     assert run_cli("video", clip, tmp_path / "out.mp4", *args) == 130
     monkeypatch.undo()
     msg = fails(capsys, clip, tmp_path / "out.mp4", "--resume", "--crf", "30", *args, code=2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from video_helpers import (FAST, make_bframe_stream, make_ts_without_pts, model, run_cli,  # noqa: F401 (model)
-                           video_facts)
+from video_helpers import (FAST, interrupt_after, make_bframe_stream, make_ts_without_pts, model,  # noqa: F401
+                           run_cli, video_facts)
 
 
 def best_effort_times(path) -> list[float]:
@@ -108,12 +108,10 @@ def _stream_starts(path) -> list[float]:
 
 
 def test_resume_of_a_bframe_avi_equals_an_uninterrupted_run(tmp_path, model, monkeypatch):
-    from test_video_errors import _interrupt_after
-
     src = make_bframe_stream(tmp_path / "cam.avi", audio="libmp3lame")
     args = ["--model", model, "--segment-seconds", "0.2", *FAST]  # 5-frame segments
     assert run_cli("video", src, tmp_path / "ref.mp4", *args) == 0
-    _interrupt_after(monkeypatch, 13)
+    interrupt_after(monkeypatch, 13)
     assert run_cli("video", src, tmp_path / "out.mp4", *args) == 130
     monkeypatch.undo()
     assert run_cli("video", src, tmp_path / "out.mp4", "--resume", *args) == 0

@@ -238,3 +238,19 @@ def start_run_and_pause(src, out, model):
         time.sleep(0.005)
     proc.kill()
     pytest.fail(f"the first run ended before its first segment: {proc.communicate()[1][-500:]}")
+
+
+def interrupt_after(monkeypatch, n):
+    """Ctrl-C (KeyboardInterrupt) in the encode stage at its n-th frame."""
+    from realtime_sr.pipeline import stages
+
+    real = stages.finish
+    calls = {"n": 0}
+
+    def finish(work, spec):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(work, spec)
+
+    monkeypatch.setattr(stages, "finish", finish)
