@@ -196,9 +196,9 @@ def _row(a, model_arg, net, backend: str, precision: str, frame, tiles, quality,
     from .errors import UsageError
     from .models import load_model
 
-    if net == "routed" or (model_arg and a.mode == "routed"):
+    if net == "routed" or (a.model and a.mode == "routed"):
         if tiles:
-            if model_arg:
+            if a.model:
                 raise UsageError("--tiles times one network; routing makes its own tiles (drop --tiles)")
             log("routed skipped: --tiles times single networks (routing makes its own tiles)")
             return None
@@ -209,6 +209,15 @@ def _row(a, model_arg, net, backend: str, precision: str, frame, tiles, quality,
     return bench_model(model, network=net or model.meta.get("stage", "model"), backend=backend,
                        device=a.device, precision=precision, frame=frame, tiles=tiles, runs=a.runs,
                        warmup=a.warmup, log=log, quality=quality)
+
+
+def _default_model(network: str, scale: int | None, variant: str) -> str | None:
+    """--variant real: the shipped real-world model for a network (routed: its fine one); None: clean."""
+    from .models import default_name
+
+    if variant == "clean" or network not in ("coarse", "fine", "routed", "gan"):
+        return None
+    return default_name("fine" if network == "routed" else network, scale, variant)
 
 
 def _quality(a, tiles, scale: int, notes: list[str]):
@@ -252,7 +261,9 @@ def run_bench(a) -> int:
     backends = _choices(a.backends, a.backend, BACKENDS, "--backends")
     precisions = _choices(a.precisions, a.precision, PRECISIONS, "--precisions")
     log = bq.say
-    targets = [(a.model, None)] if a.model else [(None, n.strip()) for n in a.networks.split(",") if n.strip()]
+    variant = getattr(a, "variant", None) or "clean"
+    targets = [(a.model, None)] if a.model else [(_default_model(n.strip(), a.scale, variant), n.strip())
+                                                 for n in a.networks.split(",") if n.strip()]
     notes: list[str] = []
     quality = _quality(a, tiles, pick_scale(a.model, a.scale), notes)
     combos = [(m, n, b, p) for m, n in targets for b in backends for p in precisions]

@@ -89,7 +89,8 @@ def row_label(r: dict) -> str:
     be = r["backend"]
     if "(" in be:  # routed-0.25(openvino-cpu-int8): routing's fraction is in the network's name already
         be = be[be.index("(") + 1:be.rindex(")")]
-    return f"{r['network']} {be.replace('-cpu', '').replace('-cuda', ' cuda').replace('-', ' ')}"
+    real = " real" if r.get("model", "").endswith("-real") else ""
+    return f"{r['network']}{real} {be.replace('-cpu', '').replace('-cuda', ' cuda').replace('-', ' ')}"
 
 
 def plot_rows(rows: list[dict], path, *, bicubic: tuple[float, float] | None, frame: str) -> dict:
