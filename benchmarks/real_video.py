@@ -55,6 +55,8 @@ def read_run(path: Path, start: int, count: int, max_w: int = 640, max_h: int = 
             frames.append(np.ascontiguousarray(rgb[y0:y0 + ch, x0:x0 + cw]))
             if len(frames) == count:
                 break
+    if len(frames) < count and start > 0:  # a short clip: its first frames instead
+        return read_run(path, 0, count, max_w, max_h, scale)
     return frames
 
 

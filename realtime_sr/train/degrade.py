@@ -168,11 +168,9 @@ def encode_clip(frames: list[np.ndarray], codec: str, crf: int, preset: str = "m
         decoded += dec.decode(None)
     out_frames = []
     for fr in decoded:
-        yuv = fr.to_ndarray(format="yuv420p")  # (3H/2, W): Y, then U and V quarter planes
-        y = yuv[:h]
-        u = yuv[h:h + h // 4].reshape(h // 2, w // 2)
-        v = yuv[h + h // 4:].reshape(h // 2, w // 2)
-        out_frames.append(np.stack([y, u.repeat(2, 0).repeat(2, 1), v.repeat(2, 0).repeat(2, 1)], axis=-1))
+        y, u, v = (np.frombuffer(pl, np.uint8).reshape(pl.height, pl.line_size)[:, :pl.width] for pl in fr.planes)
+        up = lambda c: c.repeat(2, 0).repeat(2, 1)[:h, :w]  # noqa: E731
+        out_frames.append(np.stack([y, up(u), up(v)], axis=-1))
     if len(out_frames) != len(frames):
         raise RuntimeError(f"{codec}: {len(frames)} frames in, {len(out_frames)} out")
     return out_frames
