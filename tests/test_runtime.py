@@ -134,8 +134,10 @@ def test_bench_rows(tmp_path_factory, cache, tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (torch sees none)")
-@pytest.mark.parametrize("precision, atol", [("fp32", 1e-3), ("fp16", 2e-2)])
+@pytest.mark.parametrize("precision, atol", [("fp32", 1e-3), ("fp16", 2e-2), ("bf16", 6e-2)])
 def test_torch_cuda_matches_cpu(tmp_path_factory, precision, atol):
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
     model = tiny(tmp_path_factory, "srgan_generator")
     x = np.random.default_rng(0).random((2, 1, 40, 56), dtype=np.float32)
     ref = TorchBackend(__import__("copy").deepcopy(model.net))(x)
