@@ -103,7 +103,10 @@ def _cmd_models(a) -> int:
         meta = read_metadata(path)
         m = meta.get("metrics", {})
         scores = "  ".join(f"{k} {v['psnr']:.2f} dB" for k, v in m.items())
-        print(f"{name:10s} {meta['arch']:16s} {meta.get('params', 0):>9,d} params  {scores}")
+        print(f"{name:15s} {meta['arch']:16s} {meta.get('params', 0):>9,d} params  {scores}")
+    print("-real: trained on real-world degradations (compressed video); the default of "
+          f"{' and '.join(REAL_BY_DEFAULT)} where shipped. The others: clean bicubic LR, the default of image, eval, bench",
+          file=sys.stderr)
     return 0
 
 
@@ -196,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.command != "train":
+        # torch's OpenMP threads spin after each call by default, on the cores OpenVINO or
+        # onnxruntime need next: routed x2 took 1.5-2.6x as long with spinning threads
+        # (benchmarks/results/routed_omp_wait_*). Only takes effect before torch is imported.
+        import os
+
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         _apply_variant(args)
         return int(args.func(args) or 0)

@@ -25,21 +25,11 @@ from ..errors import UsageError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def cpu_flags() -> set[str]:
-    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo is not there)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+def cpu_has_bf16(flags: set[str] | frozenset | None = None) -> bool:
+    """bf16 units in the kernel's CPU flags (the flags runtime/cpu.py reads for inference)."""
+    from ..runtime.cpu import BF16_FLAGS, read_flags
 
-
-def cpu_has_bf16(flags: set[str] | None = None) -> bool:
-    flags = cpu_flags() if flags is None else flags
-    return bool({"avx512_bf16", "amx_bf16"} & flags) or "bf16" in flags  # x86, or ARM's FEAT_BF16
+    return bool(BF16_FLAGS & (read_flags() if flags is None else set(flags)))
 
 
 @dataclass(frozen=True)
