@@ -62,7 +62,7 @@ def compress(frames: list[np.ndarray], crf: int, fps: int = 25) -> list[np.ndarr
         st = c.add_stream("libx264", rate=fps)
         st.height, st.width = frames[0].shape[:2]
         st.pix_fmt = "yuv420p"
-        st.options = {"crf": str(crf), "preset": "medium"}
+        st.options = {"crf": str(crf), "preset": "medium", "threads": "1"}  # one thread: the same bits every run
         for f in frames:
             for p in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 c.mux(p)
