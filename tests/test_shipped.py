@@ -7,14 +7,16 @@ from realtime_sr.models import load_model, shipped_models
 
 from helpers import IMAGES, needs_data
 
-EXPECTED = ["coarse-x2", "coarse-x4", "fine-x2", "fine-x4", "gan-x4"]
+EXPECTED = ["coarse-x2", "coarse-x4", "fine-x2", "fine-x4",
+            "coarse-x4-real", "fine-x4-real"]
 
 
 @pytest.mark.parametrize("name", EXPECTED)
 def test_shipped_model_loads_and_describes_itself(name):
     assert name in shipped_models(), f"{name} is not shipped"
     meta = read_metadata(shipped_models()[name])
-    role, scale = name.split("-x")
+    role, rest = name.split("-x")
+    scale = rest.split("-")[0]
     assert meta["scale"] == int(scale) and meta["colour"] in ("y", "rgb")
     assert meta["arch"] == ("coarse" if role == "coarse" else "srgan_generator")
     t = meta["training"]
@@ -45,3 +47,4 @@ def test_recorded_metrics_are_what_eval_measures_and_fine_beats_coarse(scale):
         assert measured[role] == pytest.approx(m.meta["metrics"]["Set5"]["psnr"], abs=0.02)
     assert measured["coarse"] > bicubic + 1.0
     assert measured["fine"] > measured["coarse"]
+

@@ -112,7 +112,19 @@ def _source_commit() -> str | None:
 def _hardware(device: torch.device, world: int) -> str:
     if device.type == "cuda":
         return f"{world}x {torch.cuda.get_device_name(device)}"
-    return f"{world}x CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return f"{world}x CPU {cpu_model()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it (else the platform's), e.g. 'Intel(R) Xeon(R) Processor'."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def validate_net(net: torch.nn.Module, cfg: TrainConfig, pairs, *, ssim: bool = True):
