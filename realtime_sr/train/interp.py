@@ -1,0 +1,82 @@
+"""Network interpolation (ESRGAN's): the weights ``alpha * b + (1 - alpha) * a`` of two networks of
+one architecture where ``b`` was fine-tuned from ``a``, so that they share a basin.
+
+The shipped ``fine-x*-real`` models are such blends of the clean fine model and its fine-tuning on
+real-world degradations: the blend keeps most of the gain on compressed input and gives back most
+of what the fine-tuning cost on clean input (docs/real.md has the measured trade-off).
+
+    python -m realtime_sr.train.interp A.safetensors B.safetensors --alpha 0.6 --out C.safetensors \
+        [--eval ../shared/data/images/Set5 --eval ../shared/data/images/Set14]
+
+The result's metadata is B's, with ``training.interpolation`` saying what was blended and the
+``metrics`` measured again on the ``--eval`` folders by the literature's protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import RealtimeSRError, UsageError
+
+
+def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, eval_dirs=(), log=print) -> Path:
+    from ..checkpoints import build_network, load_weights, save_weights
+
+    if not 0.0 <= alpha <= 1.0:
+        raise UsageError(f"--alpha must be in [0, 1], not {alpha}")
+    sa, ma = load_weights(a)
+    sb, mb = load_weights(b)
+    if (ma["arch"], ma["hparams"]) != (mb["arch"], mb["hparams"]) or sa.keys() != sb.keys():
+        raise UsageError(f"{a} and {b} are not the same architecture")
+    state = {k: (alpha * sb[k].double() + (1 - alpha) * sa[k].double()).to(sb[k].dtype)
+             if sb[k].is_floating_point() else sb[k] for k in sb}
+    meta = dict(mb)
+    meta["training"] = {**mb["training"], "interpolation": {
+        "alpha": alpha, "a": {"file": Path(a).name, "name": ma.get("name")},
+        "b": {"file": Path(b).name, "name": mb.get("name")},
+        "rule": "alpha * b + (1 - alpha) * a, every float tensor (batch-norm statistics too)"}}
+    path = save_weights(out, state, meta)
+    if eval_dirs:
+        from ..evaluate import evaluate, load_pairs
+        from ..models import Model
+        from ..archs.fuse import fuse_batchnorm
+        from ..runtime.torch_backend import TorchBackend
+        from ..upscale import upscale_array
+
+        net, meta2 = build_network(path)
+        net.eval()
+        fuse_batchnorm(net)
+        model = Model(name=meta.get("name", Path(out).stem), path=Path(out), meta=meta2, net=net)
+        backend = TorchBackend(net)
+        metrics = {}
+        for d in eval_dirs:
+            res = evaluate(load_pairs(d, meta["scale"]), lambda lr: upscale_array(model, backend, lr, tile=512),
+                           meta["scale"], model.name)
+            metrics[Path(d).name] = {"psnr": round(res.psnr, 4), "ssim": round(res.ssim, 5)}
+            log(f"{model.name} on {Path(d).name}: PSNR {res.psnr:.3f} dB, SSIM {res.ssim:.4f}")
+        meta["metrics"] = metrics
+        path = save_weights(out, state, meta)
+    log(f"wrote {path}")
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m realtime_sr.train.interp", description=__doc__.split("\n\n")[0])
+    ap.add_argument("a", help="the network fine-tuned from (weights file)")
+    ap.add_argument("b", help="its fine-tuned version (weights file)")
+    ap.add_argument("--alpha", type=float, required=True, help="share of b (0: a, 1: b)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--eval", action="append", default=[], help="folder to measure the result on (repeatable)")
+    a = ap.parse_args(argv)
+    try:
+        interpolate(a.a, a.b, a.alpha, a.out, eval_dirs=a.eval, log=lambda m: print(m, file=sys.stderr))
+    except RealtimeSRError as exc:
+        print(f"realtime-sr: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
