@@ -57,3 +57,24 @@ def test_commands_default_to_their_variant(registry, argv, model):
     _apply_variant(a)
     assert a.model == model
     assert a.variant == ("real" if argv[0] == "video" and "clean" not in argv or "real" in argv else "clean")
+
+
+def test_interpolation_blends_two_networks_of_one_architecture(tmp_path):
+    import torch
+
+    from realtime_sr.checkpoints import load_weights, read_metadata
+    from realtime_sr.train.interp import interpolate
+
+    src = models.WEIGHTS_DIR
+    a, b = src / "fine_x2.safetensors", src / "fine_x2_real.safetensors"
+    for alpha in (0.0, 0.25, 1.0):
+        out = interpolate(a, b, alpha, tmp_path / f"m{alpha}.safetensors", log=lambda m: None)
+        got, ta, tb = load_weights(out)[0], load_weights(a)[0], load_weights(b)[0]
+        for k in ("head.0.weight", "tail.weight"):
+            assert torch.allclose(got[k], alpha * tb[k] + (1 - alpha) * ta[k], atol=1e-6)
+        assert read_metadata(out)["training"]["interpolation"]["alpha"] == alpha
+    with pytest.raises(UsageError, match="not the same architecture"):
+        interpolate(a, src / "coarse_x2.safetensors", 0.5, tmp_path / "bad.safetensors", log=lambda m: None)
+    with pytest.raises(UsageError, match="alpha must be in"):
+        interpolate(a, b, 1.5, tmp_path / "bad.safetensors", log=lambda m: None)
+    assert not (tmp_path / "bad.safetensors").exists()
