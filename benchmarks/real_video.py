@@ -180,7 +180,7 @@ def main() -> int:
                 table[(m, c)].append(float(np.mean(vals)))
         print(f"{clip.name}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
-    head = f"| method | " + " | ".join(f"{c if c == 'lossless' else 'CRF ' + c}" for c in conds) + " |"
+    head = "| method | " + " | ".join(f"{c if c == 'lossless' else 'CRF ' + c}" for c in conds) + " |"
     lines = [head, "|---|" + "---:|" * len(conds)]
     base = {c: np.mean(table[("bicubic", c)]) for c in conds} if "bicubic" in methods else None
     for m in methods:

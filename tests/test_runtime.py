@@ -285,11 +285,16 @@ def test_openvino_bf16(tmp_path_factory, cache):
 def test_bf16_without_units_is_refused(tmp_path_factory, cache, monkeypatch):
     _fake_cpu(monkeypatch, bf16=False, int8=True)
     model = tiny(tmp_path_factory, "coarse")
-    with pytest.raises(UsageError, match="needs a CPU with bf16 units"):
+    _bf16_refused_and_auto_is_fp32(model, "needs a CPU with bf16 units", "precision auto -> fp32")
+
+
+def _bf16_refused_and_auto_is_fp32(model, refusal: str, said_auto: str) -> None:
+    """``--precision bf16`` is an error matching ``refusal``; ``auto`` takes fp32 and says ``said_auto``."""
+    with pytest.raises(UsageError, match=refusal):
         make_backend(model, backend="openvino", precision="bf16", log=None)
     said = []
     be = make_backend(model, backend="openvino", precision="auto", log=said.append)
-    assert be.name == "openvino-cpu-fp32" and any("precision auto -> fp32" in m for m in said)
+    assert be.name == "openvino-cpu-fp32" and any(said_auto in m for m in said)
 
 
 @needs_openvino
@@ -323,11 +328,7 @@ def test_failed_bf16_gate_refuses_bf16_and_auto_falls_back(tmp_path_factory, tmp
     fp32 = ensure_onnx(model, "fp32")
     fp32.info["gate_bf16"] = {"passed": False, "forced": False, "drop_db": 0.09, "tolerance_db": 0.05}
     write_sidecar(fp32)
-    with pytest.raises(UsageError, match="bf16 failed its quality gate"):
-        make_backend(model, backend="openvino", precision="bf16", log=None)
-    said = []
-    be = make_backend(model, backend="openvino", precision="auto", log=said.append)
-    assert be.name == "openvino-cpu-fp32" and any("failed this model's quality gate" in m for m in said)
+    _bf16_refused_and_auto_is_fp32(model, "bf16 failed its quality gate", "failed this model's quality gate")
 
 
 @needs_openvino

@@ -50,6 +50,21 @@ def read_flags(path: str = "/proc/cpuinfo") -> frozenset:
     return frozenset()
 
 
+def cpu_model(path: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name as the kernel reports it (else the platform's), e.g. 'Intel(R) Xeon(R) Processor'."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    return value.strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 

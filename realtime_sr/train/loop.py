@@ -14,7 +14,6 @@ import copy
 import csv
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -112,19 +111,9 @@ def _source_commit() -> str | None:
 def _hardware(device: torch.device, world: int) -> str:
     if device.type == "cuda":
         return f"{world}x {torch.cuda.get_device_name(device)}"
+    from ..runtime.cpu import cpu_model
+
     return f"{world}x CPU {cpu_model()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-
-
-def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it (else the platform's), e.g. 'Intel(R) Xeon(R) Processor'."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def validate_net(net: torch.nn.Module, cfg: TrainConfig, pairs, *, ssim: bool = True):
@@ -218,14 +207,14 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         log(f"already at step {start} of {cfg.steps}")
 
     # compute precision and layout: resumed runs keep what they started with
-    in_ch_g = cfg.hparams.get("in_channels", 1)
-    probe = torch.Generator().manual_seed(0)  # the probe batch leaves the training RNG alone
-    sample = (torch.rand(cfg.batch, in_ch_g, cfg.lr_patch, cfg.lr_patch, generator=probe).to(device),
-              torch.rand(cfg.batch, in_ch_g, cfg.lr_patch * cfg.scale, cfg.lr_patch * cfg.scale,
-                         generator=probe).to(device))
     if resumed_compute and cfg.precision == "auto":
         comp = compute_mod.Compute(**resumed_compute)
     else:
+        in_ch_g = cfg.hparams.get("in_channels", 1)
+        probe = torch.Generator().manual_seed(0)  # the probe batch leaves the training RNG alone
+        sample = (torch.rand(cfg.batch, in_ch_g, cfg.lr_patch, cfg.lr_patch, generator=probe).to(device),
+                  torch.rand(cfg.batch, in_ch_g, cfg.lr_patch * cfg.scale, cfg.lr_patch * cfg.scale,
+                             generator=probe).to(device))
         comp = compute_mod.resolve(cfg.precision, device, g, sample, channels_last=cfg.channels_last, log=log)
     log(f"compute: {comp.describe()}")
     if comp.channels_last:
