@@ -193,3 +193,30 @@ def test_init_from_applies_to_a_fresh_run_even_with_resume(tmp_path, data):
     # one small step away from the parent, not from a random initialisation
     params = [k for k in start if "running" not in k and "num_batches" not in k]
     assert all((ck["g"][k] - start[k]).abs().max() < 0.01 for k in params)
+
+
+def test_a_bank_holds_the_recipes_samples_and_trains_like_a_folder(tmp_path, data):
+    """A bank made from a recipe holds exactly that recipe's samples (luma, uint8), a run on it
+    trains and resumes, and its metadata says the data came from the bank."""
+    from realtime_sr.train.bank import BankDataset, make_bank
+
+    r = recipe(tmp_path, data)
+    cfg = load_recipe(str(r))
+    out = make_bank(cfg, 256, tmp_path / "bank", procs=1, log=lambda m: None)
+    assert not (tmp_path / "bank.part").exists()
+    ds = PatchDataset(find_training_images([data[0]]), scale=2, lr_patch=12, seed=cfg.seed)
+    lr = torch.from_numpy(__import__("numpy").load(out / "lr.npy")[5].astype("float32")) / 255
+    assert torch.allclose(lr, ds[5][0][0], atol=0.5 / 255 + 1e-6)
+    bank = BankDataset(out, seed=0)
+    a, b = bank[3], bank[3]
+    assert a[0].shape == (1, 12, 12) and a[1].shape == (1, 24, 24) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match="already exists"):
+        make_bank(cfg, 256, out, procs=1, log=lambda m: None)
+    res = run_cli("train", "--recipe", r, "--data", out, "--out", tmp_path / "run", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "data: bank" in res.stderr
+    meta = read_metadata(tmp_path / "run" / f"{r.stem}.safetensors")
+    assert meta["training"]["bank"]["count"] == 256 and meta["training"]["bank"]["recipe"] == r.stem
+    wrong = run_cli("train", "--recipe", r, "--data", out, "--set", "lr_patch=16", "--out", tmp_path / "w",
+                    "--no-progress")
+    assert wrong.returncode != 0 and "bank of x2 12px" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -227,11 +227,22 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     d_train = (DDP(d, device_ids=[device.index] if want_cuda else None) if world > 1 else d) if gan else None
 
     # data
-    files = find_training_images(list(cfg.train_dirs))
+    from . import bank
     from .degrade import config_from
 
-    ds = PatchDataset(files, scale=cfg.scale, lr_patch=cfg.lr_patch, colour=cfg.colour,
-                      scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, rank=rank, degrade=config_from(cfg.degrade))
+    if len(cfg.train_dirs) == 1 and bank.is_bank(cfg.train_dirs[0]):
+        ds = bank.BankDataset(cfg.train_dirs[0], seed=cfg.seed, rank=rank)
+        if (ds.info["scale"], ds.info["lr_patch"]) != (cfg.scale, cfg.lr_patch) or cfg.colour != "y":
+            raise UsageError(f"{cfg.train_dirs[0]}: a bank of x{ds.info['scale']} {ds.info['lr_patch']}px luma "
+                             f"pairs, but the recipe is x{cfg.scale} {cfg.lr_patch}px {cfg.colour}")
+        files = [None] * ds.info["count"]
+        log(f"data: bank {cfg.train_dirs[0]} ({ds.info['count']} pairs made by {ds.info['recipe']}, "
+            "the degradations of its bank.json)")
+    else:
+        files = find_training_images(list(cfg.train_dirs))
+        ds = PatchDataset(files, scale=cfg.scale, lr_patch=cfg.lr_patch, colour=cfg.colour,
+                          scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, rank=rank,
+                          degrade=config_from(cfg.degrade))
     loader = torch.utils.data.DataLoader(
         ds, batch_size=cfg.batch, sampler=StepSampler(start, cfg.steps, cfg.batch),
         num_workers=cfg.workers, drop_last=True, pin_memory=want_cuda,
@@ -371,7 +382,10 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             "time_s": round(elapsed_before + elapsed, 3),
             "torch": torch.__version__, "init_from": cfg.init_from,
             "compute": comp.describe(),
-            "degradations": cfg.degrade or "none (clean PIL bicubic LR)",
+            "degradations": (ds.info["degrade"] if isinstance(ds, bank.BankDataset)
+                             else cfg.degrade or "none (clean PIL bicubic LR)"),
+            **({"bank": {k: ds.info[k] for k in ("count", "recipe", "seed", "data")}}
+               if isinstance(ds, bank.BankDataset) else {}),
         },
         "recipe": cfg.recipe_text,
         "source_commit": _source_commit(),

@@ -1,0 +1,178 @@
+"""A bank of pre-degraded training pairs: the real-world degradations made once, trained on many times.
+
+On two cores the degradations (a codec round trip per group of four samples) cost more than a
+training step of the fine network, so one DataLoader worker starves it (docs/real.md: 11.4
+steps/s against 21.6 with the data out of the loop). A bank moves that cost out of the loop: the
+pairs of a recipe's ``[degrade]`` table are made once, in parallel, and training then draws from
+them with a random dihedral transform (the 8 flips and rotations, which keep a codec's block grid
+on the grid), using every core for the step.
+
+A bank is a folder: ``lr.npy`` (N, p, p) and ``hr.npy`` (N, s*p, s*p), uint8 luma (BT.601
+studio, as the evaluation protocol; the LR is the decoded Y plane the video pipeline feeds the
+network), and ``bank.json`` with the scale, patch size, seed and degradation table it was made
+with. Sample ``i`` of the bank is sample ``i`` of the recipe's :class:`~.data.PatchDataset`, so a
+bank is a pure function of (recipe, seed, count).
+
+    python -m realtime_sr.train.bank --recipe fine_x2_real --count 200000 --out runs/bank_x2
+    realtime-sr train --recipe fine_x2_real --data runs/bank_x2 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+CHUNK = 256  # samples per task (a multiple of data.GROUP, so no codec group is split)
+
+
+def is_bank(path: str | Path) -> bool:
+    return (Path(path) / "bank.json").is_file()
+
+
+def read_info(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        info = json.loads((path / "bank.json").read_text())
+        n, p = int(info["count"]), int(info["lr_patch"])
+        s = int(info["scale"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a readable training bank ({exc})") from None
+    for name, shape in (("lr.npy", (n, p, p)), ("hr.npy", (n, s * p, s * p))):
+        try:
+            arr = np.load(path / name, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path / name}: not readable ({exc})") from None
+        if arr.dtype != np.uint8 or arr.shape != shape:
+            raise InputError(f"{path / name}: expected uint8 {shape}, got {arr.dtype} {arr.shape}")
+    return info
+
+
+class BankDataset:
+    """(lr, hr) float32 pairs (1, p, p) and (1, s*p, s*p) in [0, 1] from a bank; sample ``index``
+    is bank entry and dihedral transform drawn from (seed, rank, index), so a resumed run sees
+    exactly what an uninterrupted one would."""
+
+    def __init__(self, path: str | Path, *, seed: int = 0, rank: int = 0, length: int = 10**9) -> None:
+        self.path = Path(path)
+        self.info = read_info(self.path)
+        self.seed, self.rank, self.length = seed, rank, length
+        self._lr = self._hr = None  # opened lazily, in each DataLoader worker
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        import torch
+
+        if self._lr is None:
+            self._lr = np.load(self.path / "lr.npy", mmap_mode="r")
+            self._hr = np.load(self.path / "hr.npy", mmap_mode="r")
+        rng = np.random.default_rng([self.seed, self.rank, 1 << 20, index])
+        i = int(rng.integers(len(self._lr)))
+        k, flip = int(rng.integers(4)), bool(rng.random() < 0.5)
+        out = []
+        for arr in (self._lr[i], self._hr[i]):
+            a = np.rot90(arr, k)
+            if flip:
+                a = a[:, ::-1]
+            out.append(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)[None] / 255.0))
+        return out[0], out[1]
+
+
+_DS: dict = {}  # one dataset per worker process (it caches the decoded images)
+
+
+def _make_chunk(args):
+    cfg, start, stop = args
+    ds = _DS.get(cfg.name)
+    if ds is None:
+        import torch
+
+        from .data import PatchDataset, find_training_images
+        from .degrade import config_from
+
+        torch.set_num_threads(1)
+        ds = _DS[cfg.name] = PatchDataset(
+            find_training_images(list(cfg.train_dirs)), scale=cfg.scale, lr_patch=cfg.lr_patch, colour="y",
+            scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, degrade=config_from(cfg.degrade))
+    lr = np.empty((stop - start, cfg.lr_patch, cfg.lr_patch), np.uint8)
+    hr = np.empty((stop - start, cfg.lr_patch * cfg.scale, cfg.lr_patch * cfg.scale), np.uint8)
+    for j, idx in enumerate(range(start, stop)):
+        lr_t, hr_t = ds[idx]
+        lr[j] = np.clip(np.rint(lr_t[0].numpy() * 255.0), 0, 255)
+        hr[j] = np.clip(np.rint(hr_t[0].numpy() * 255.0), 0, 255)
+    return start, lr, hr
+
+
+def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) -> Path:
+    """Make ``count`` pairs of the recipe ``cfg`` into the bank folder ``out`` (written beside it
+    and renamed into place, so an interrupted run leaves nothing under that name)."""
+    import multiprocessing as mp
+
+    if cfg.colour != "y":
+        raise InputError("a training bank holds luma pairs; the recipe must have colour = 'y'")
+    count = max(CHUNK, count - count % CHUNK)
+    out = Path(out)
+    if out.exists():
+        raise InputError(f"{out}: already exists; choose another name or remove it")
+    part = out.with_name(out.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    p, s = cfg.lr_patch, cfg.scale
+    lr = np.lib.format.open_memmap(part / "lr.npy", "w+", np.uint8, (count, p, p))
+    hr = np.lib.format.open_memmap(part / "hr.npy", "w+", np.uint8, (count, s * p, s * p))
+    procs = procs or os.cpu_count() or 1
+    tasks = [(cfg, a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
+    t0, done = time.perf_counter(), 0
+    with mp.get_context("spawn").Pool(procs) as pool:
+        for start, lr_c, hr_c in pool.imap_unordered(_make_chunk, tasks):
+            lr[start:start + len(lr_c)] = lr_c
+            hr[start:start + len(hr_c)] = hr_c
+            done += len(lr_c)
+            if done % (CHUNK * 40) == 0 or done == count:
+                rate = done / (time.perf_counter() - t0)
+                log(f"bank: {done}/{count} pairs, {rate:.0f}/s")
+    lr.flush()
+    hr.flush()
+    del lr, hr
+    info = {"count": count, "scale": s, "lr_patch": p, "seed": cfg.seed, "recipe": cfg.name,
+            "scale_aug": list(cfg.scale_aug), "data": list(cfg.train_dirs),
+            "degrade": cfg.degrade or "none (clean PIL bicubic LR)",
+            "time_s": round(time.perf_counter() - t0, 1), "procs": procs}
+    (part / "bank.json").write_text(json.dumps(info, indent=1) + "\n")
+    os.replace(part, out)
+    return out
+
+
+def main(argv=None) -> int:
+    from .config import load_recipe, override
+
+    ap = argparse.ArgumentParser(prog="python -m realtime_sr.train.bank", description=__doc__.split("\n")[0])
+    ap.add_argument("--recipe", required=True, help="recipe whose data, patch size and [degrade] table to use")
+    ap.add_argument("--count", type=int, default=200_000, help="pairs to make (rounded down to a multiple of 256)")
+    ap.add_argument("--out", required=True, help="bank folder to write (must not exist)")
+    ap.add_argument("--procs", type=int, default=0, help="processes (default: one per core)")
+    ap.add_argument("--data", action="append", help="training image folder (default: the recipe's)")
+    ap.add_argument("--seed", type=int, help="sample seed (default: the recipe's)")
+    a = ap.parse_args(argv)
+    try:
+        cfg = override(load_recipe(a.recipe), train_dirs=tuple(a.data) if a.data else None, seed=a.seed)
+        path = make_bank(cfg, a.count, a.out, procs=a.procs, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (InputError, ValueError) as exc:
+        print(f"realtime-sr bank: error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
