@@ -3,7 +3,8 @@
 Options: fp32 and bf16 autocast, each NCHW and channels-last (bf16 only where the CPU has bf16
 units), optionally torch.compile. Data: synthetic tensors already in memory (the step alone),
 and the real DataLoader (1 worker) with clean PIL-bicubic patches and with the real-world
-degradations, so it shows whether the data starves the step.
+degradations, so it shows whether the data starves the step; with ``--bank DIR`` (an x2, 32-pixel
+bank of realtime_sr/train/bank.py) also the pre-degraded pairs read in the training process.
 
     python benchmarks/train_speed.py --out benchmarks/results/train_speed_<machine>_<date>.md
 """
@@ -42,6 +43,13 @@ def loader(files, scale, patch, batch, degrade, steps):
                                             num_workers=1, prefetch_factor=4))
 
 
+def bank_loader(path, batch, steps):
+    from realtime_sr.train.bank import BankDataset
+
+    return iter(torch.utils.data.DataLoader(BankDataset(path), batch_size=batch,
+                                            sampler=StepSampler(0, steps + 4, batch), num_workers=0))
+
+
 def run(net, comp: Compute, batches, steps: int, compiled: bool) -> float:
     """Steps per second over ``steps`` steps (after 2 warm-up steps) of L1 + Adam."""
     if comp.channels_last:
@@ -68,13 +76,14 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (slow to warm up)")
     ap.add_argument("--data", nargs="*", default=[str(ROOT.parent / "shared/data/images/T91")])
+    ap.add_argument("--bank", help="an x2 32-pixel training bank: adds the 'bank' data rows")
     ap.add_argument("--out")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     files = find_training_images(a.data)
     precs = ["fp32"] + (["bf16"] if cpu_has_bf16() else [])
     options = [(p, cl, cp) for p in precs for cl in (False, True) for cp in ((False, True) if a.compile else (False,))]
-    feeds = ("synthetic", "loader clean", "loader degraded")
+    feeds = ("synthetic", "loader clean", "loader degraded") + (("bank degraded",) if a.bank else ())
     results: dict = {}
     warm = build("coarse", **NETS["coarse x2"][1]).train()  # thread pools and allocator warmed first
     run(warm, Compute("cpu", "fp32", False, ""), itertools.repeat((torch.rand(16, 1, 32, 32), torch.rand(16, 1, 64, 64))), 20, False)
@@ -92,6 +101,8 @@ def main() -> int:
                     fixed = (torch.rand(batch, 1, patch, patch, generator=g),
                              torch.rand(batch, 1, patch * s, patch * s, generator=g))
                     batches = itertools.repeat(fixed)
+                elif feed == "bank degraded":
+                    batches = bank_loader(a.bank, batch, a.steps + 2)
                 else:
                     batches = loader(files, s, patch, batch, DegradeConfig() if feed.endswith("degraded") else None,
                                      a.steps + 2)
@@ -112,7 +123,8 @@ def main() -> int:
             f"# Training speed by compute option\n\n`{cmd}`\n\n{datetime.date.today()}, {platform.processor() or platform.machine()}"
             f" ({'bf16 units' if cpu_has_bf16() else 'no bf16 units'}), {a.threads} threads, other training runs paused. "
             f"Batch 16 of 32x32 LR patches (x2); best of {a.rounds} interleaved rounds (order alternating) of {a.steps} steps; "
-            f"'loader' rows read T91 through the DataLoader with 1 worker.\n\n{text}\n")
+            f"'loader' rows read T91 through the DataLoader with 1 worker"
+            + (f"; 'bank' rows read {a.bank} in the training process" if a.bank else "") + f".\n\n{text}\n")
     return 0
 
 
