@@ -108,6 +108,14 @@ def _source_commit() -> str | None:
         return None
 
 
+def _source_images(dirs) -> int | None:
+    """How many images a bank's pairs were cut from (None if those folders are not here)."""
+    try:
+        return len(find_training_images(list(dirs)))
+    except ValueError:  # InputError: a folder that is not here
+        return None
+
+
 def _hardware(device: torch.device, world: int) -> str:
     if device.type == "cuda":
         return f"{world}x {torch.cuda.get_device_name(device)}"
@@ -376,7 +384,9 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         "stage": cfg.stage, "context": receptive_context(cfg.arch, cfg.hparams),
         "params": sum(p.numel() for p in g.parameters()),
         "training": {
-            "data": [str(Path(p)) for p in cfg.train_dirs], "images": len(files),
+            "data": (list(ds.info["data"]) if isinstance(ds, bank.BankDataset)  # the images the pairs came from
+                     else [str(Path(p)) for p in cfg.train_dirs]),
+            "images": len(files) if not isinstance(ds, bank.BankDataset) else _source_images(ds.info["data"]),
             "steps": cfg.steps, "batch": cfg.batch * world, "lr_patch": cfg.lr_patch,
             "world_size": world, "hardware": _hardware(device, world),
             "time_s": round(elapsed_before + elapsed, 3),
@@ -384,7 +394,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             "compute": comp.describe(),
             "degradations": (ds.info["degrade"] if isinstance(ds, bank.BankDataset)
                              else cfg.degrade or "none (clean PIL bicubic LR)"),
-            **({"bank": {k: ds.info[k] for k in ("count", "recipe", "seed", "data")}}
+            **({"bank": {"path": str(cfg.train_dirs[0]), **{k: ds.info[k] for k in ("count", "recipe", "seed")}}}
                if isinstance(ds, bank.BankDataset) else {}),
         },
         "recipe": cfg.recipe_text,
