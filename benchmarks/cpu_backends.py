@@ -104,7 +104,7 @@ def build_rows(scale: int, random: bool, tmp: Path, fraction: float, skip: set =
             else:
                 model = models[network]
                 be = make_backend(model, **kw)
-            rows.append((network, model.name, be.name, backend, precision, be))
+            rows.append((network, model.name, be.name, backend, precision, be, getattr(model, "context", 24)))
     return rows, skipped
 
 
@@ -157,13 +157,14 @@ def report(a, times, w, h, threads, load_before, skipped, up, espcn_what, done: 
     if up is not None:
         versions += f", {espcn_what}"
     md = [f"# CPU backends x precisions, {w}x{h} LR frame, x{a.scale}", "",
-          f"- command: `/tmp/quiet.sh {cmd}` (training runs paused)",
+          f"- command: `{cmd}` (other jobs on the machine paused or stopped)",
           f"- date: {date}; machine: {cpu_model()} ({platform.machine()}), {os.cpu_count()} logical cores; "
           f"flags of note: {', '.join(flags) or 'none'}",
           f"- load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f} (other jobs share the 2 cores: "
           "absolute times are pessimistic, ratios within this table are what it measures)",
           f"- {versions}",
-          f"- weights: {'random, recipe architectures' if a.random else 'shipped'}; frame: the packaged sample photo",
+          f"- weights: {'random, recipe architectures' if a.random else 'shipped'}; frame: the packaged sample photo"
+          + (f"; coarse and fine in tiles of {a.tile} LR pixels plus their context" if a.tile else ""),
           f"- {a.warmup} warm-up calls per row (OpenVINO {max(a.warmup, 2)}), then {done} interleaved rounds; median (min) ms per frame, "
           "numpy in/out; routed: fine on {:g} of the 32x32 tiles".format(a.fine_fraction), "",
           "| network | model | backend | precision | ms per frame | min | fps | speed vs onnxruntime fp32 "
@@ -201,6 +202,9 @@ def main(argv=None) -> int:
     ap.add_argument("--random", action="store_true", help="recipe architectures with random weights")
     ap.add_argument("--skip", default="", help="rows not to time, BACKEND:NETWORK comma-separated (e.g. "
                     "torch:fine,torch:routed: seconds per frame at 1280x720, which a 4-minute run cannot afford)")
+    ap.add_argument("--tile", type=int, default=0, help="run coarse and fine in tiles of this many LR pixels (with "
+                    "their context, as realtime_sr.upscale does); routed tiles itself. Large x4 frames need it: "
+                    "1280x720 whole takes more than 24 GB over all rows")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     a = ap.parse_args(argv)
 
@@ -213,7 +217,12 @@ def main(argv=None) -> int:
     threads = cpu.cpu_threads()
     rows, skipped = build_rows(a.scale, a.random, tmp, a.fine_fraction, {v.strip() for v in a.skip.split(",") if v})
     x = natural_frame(w, h)
-    timers = [(r[:5], (lambda be=r[5]: be(x))) for r in rows]
+    if a.tile:
+        from realtime_sr.upscale import run_tiled
+
+        timers = [(r[:5], (lambda be=r[5], c=r[6]: run_tiled(be, x[0], a.scale, tile=a.tile, context=c))) for r in rows]
+    else:
+        timers = [(r[:5], (lambda be=r[5]: be(x))) for r in rows]
     up, espcn_what = espcn(a.scale, threads)
     if up is not None:
         bgr = np.ascontiguousarray((np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
