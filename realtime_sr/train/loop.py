@@ -108,12 +108,21 @@ def _source_commit() -> str | None:
         return None
 
 
-def _source_images(dirs) -> int | None:
-    """How many images a bank's pairs were cut from (None if those folders are not here)."""
+def _data_meta(cfg: TrainConfig, ds) -> dict:
+    """The weights' metadata on the training data: the image folders, how many images, the
+    degradations; for a bank, those it was made from and with, and the bank itself."""
+    from .bank import BankDataset
+
+    if not isinstance(ds, BankDataset):
+        return {"data": [str(Path(p)) for p in cfg.train_dirs], "images": len(ds.files),
+                "degradations": cfg.degrade or "none (clean PIL bicubic LR)"}
+    info = ds.info
     try:
-        return len(find_training_images(list(dirs)))
-    except ValueError:  # InputError: a folder that is not here
-        return None
+        images = len(find_training_images(list(info["data"])))
+    except ValueError:  # InputError: the folders the pairs were cut from are not here
+        images = None
+    return {"data": list(info["data"]), "images": images, "degradations": info["degrade"],
+            "bank": {"path": str(cfg.train_dirs[0]), **{k: info[k] for k in ("count", "recipe", "seed")}}}
 
 
 def _hardware(device: torch.device, world: int) -> str:
@@ -243,7 +252,6 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         if (ds.info["scale"], ds.info["lr_patch"]) != (cfg.scale, cfg.lr_patch) or cfg.colour != "y":
             raise UsageError(f"{cfg.train_dirs[0]}: a bank of x{ds.info['scale']} {ds.info['lr_patch']}px luma "
                              f"pairs, but the recipe is x{cfg.scale} {cfg.lr_patch}px {cfg.colour}")
-        files = [None] * ds.info["count"]
         log(f"data: bank {cfg.train_dirs[0]} ({ds.info['count']} pairs made by {ds.info['recipe']}, "
             "the degradations of its bank.json)")
     else:
@@ -384,18 +392,12 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         "stage": cfg.stage, "context": receptive_context(cfg.arch, cfg.hparams),
         "params": sum(p.numel() for p in g.parameters()),
         "training": {
-            "data": (list(ds.info["data"]) if isinstance(ds, bank.BankDataset)  # the images the pairs came from
-                     else [str(Path(p)) for p in cfg.train_dirs]),
-            "images": len(files) if not isinstance(ds, bank.BankDataset) else _source_images(ds.info["data"]),
+            **_data_meta(cfg, ds),
             "steps": cfg.steps, "batch": cfg.batch * world, "lr_patch": cfg.lr_patch,
             "world_size": world, "hardware": _hardware(device, world),
             "time_s": round(elapsed_before + elapsed, 3),
             "torch": torch.__version__, "init_from": cfg.init_from,
             "compute": comp.describe(),
-            "degradations": (ds.info["degrade"] if isinstance(ds, bank.BankDataset)
-                             else cfg.degrade or "none (clean PIL bicubic LR)"),
-            **({"bank": {"path": str(cfg.train_dirs[0]), **{k: ds.info[k] for k in ("count", "recipe", "seed")}}}
-               if isinstance(ds, bank.BankDataset) else {}),
         },
         "recipe": cfg.recipe_text,
         "source_commit": _source_commit(),
