@@ -34,23 +34,24 @@ from fractions import Fraction
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # realtime_sr.runtime.cpu, installed or not
 CLIP = REPO.parent / "shared" / "data" / "videos" / "chaplin.mp4"
 TARGETS = {"coarse": 0.44, "routed": 0.22, "fine": 0.15}  # issue 8: fraction of the transcode's speed
 
 
-def bicubic_transcode(clip: Path, out: Path, seconds: float, scale: int = 2) -> dict:
-    """PyAV decode, swscale bicubic xS, libx264 medium CRF 18; fps of the whole loop."""
+def transcode(clip: Path, out: Path, seconds: float, *, scale: int = 1, size: tuple[int, int] | None = None,
+              preset: str = "medium", crf: int = 18) -> int:
+    """The clip's first ``seconds``: PyAV decode, swscale bicubic to ``size`` (else x``scale``), libx264
+    at ``preset`` and ``crf``, no audio. Returns the frames written."""
     import av
 
-    t0 = time.perf_counter()
     n = 0
     with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
         vs = inp.streams.video[0]
         vs.thread_type = "AUTO"
-        rate = vs.average_rate or Fraction(25)
-        enc = o.add_stream("libx264", rate=rate, options={"preset": "medium", "crf": "18"})
-        enc.width, enc.height, enc.pix_fmt = vs.codec_context.width * scale, vs.codec_context.height * scale, "yuv420p"
-        enc.time_base = vs.time_base
+        enc = o.add_stream("libx264", rate=vs.average_rate or Fraction(25), options={"preset": preset, "crf": str(crf)})
+        enc.width, enc.height = size or (vs.codec_context.width * scale, vs.codec_context.height * scale)
+        enc.pix_fmt, enc.time_base = "yuv420p", vs.time_base
         for f in inp.decode(vs):
             if f.time is not None and f.time >= seconds:
                 break
@@ -61,28 +62,20 @@ def bicubic_transcode(clip: Path, out: Path, seconds: float, scale: int = 2) -> 
             n += 1
         for p in enc.encode(None):
             o.mux(p)
+    return n
+
+
+def bicubic_transcode(clip: Path, out: Path, seconds: float, scale: int = 2) -> dict:
+    """The reference: swscale bicubic xS, libx264 medium CRF 18; fps of the whole loop."""
+    t0 = time.perf_counter()
+    n = transcode(clip, out, seconds, scale=scale)
     wall = time.perf_counter() - t0
     return {"frames": n, "fps": n / wall, "wall": wall}
 
 
 def make_lr_clip(clip: Path, out: Path, seconds: float, size: tuple[int, int]) -> Path:
     """The clip's first ``seconds``, swscale bicubic to ``size``, libx264 CRF 12 (near transparent)."""
-    import av
-
-    with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
-        vs = inp.streams.video[0]
-        enc = o.add_stream("libx264", rate=vs.average_rate or Fraction(25), options={"preset": "fast", "crf": "12"})
-        enc.width, enc.height, enc.pix_fmt = size[0], size[1], "yuv420p"
-        enc.time_base = vs.time_base
-        for f in inp.decode(vs):
-            if f.time is not None and f.time >= seconds:
-                break
-            g = f.reformat(width=size[0], height=size[1], format="yuv420p", interpolation="BICUBIC")
-            g.pts, g.time_base = f.pts, f.time_base
-            for p in enc.encode(g):
-                o.mux(p)
-        for p in enc.encode(None):
-            o.mux(p)
+    transcode(clip, out, seconds, size=size, preset="fast", crf=12)
     return out
 
 
@@ -108,11 +101,9 @@ def realtime_sr(clip: Path, out: Path, mode: str, backend: str, seconds: float, 
 
 
 def machine() -> str:
-    try:
-        model = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or platform.machine()
-    return f"{model}, {os.cpu_count()} logical cores"
+    from realtime_sr.runtime.cpu import cpu_model
+
+    return f"{cpu_model()}, {os.cpu_count()} logical cores"
 
 
 def slug(text: str) -> str:
