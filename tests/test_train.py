@@ -212,6 +212,10 @@ def test_a_bank_holds_the_recipes_samples_and_trains_like_a_folder(tmp_path, dat
     assert a[0].shape == (1, 12, 12) and a[1].shape == (1, 24, 24) and torch.equal(a[1], b[1])
     with pytest.raises(ValueError, match="already exists"):
         make_bank(cfg, 256, out, procs=1, log=lambda m: None)
+    with pytest.raises(ValueError, match="training data folder not found"):  # failed in a worker: nothing left
+        make_bank(override(cfg, train_dirs=(str(tmp_path / "absent"),)), 256, tmp_path / "b2", procs=1,
+                  log=lambda m: None)
+    assert not (tmp_path / "b2").exists() and not (tmp_path / "b2.part").exists()
     res = run_cli("train", "--recipe", r, "--data", out, "--out", tmp_path / "run", "--no-progress")
     assert res.returncode == 0, res.stderr
     assert "data: bank" in res.stderr

@@ -115,7 +115,7 @@ def _make_chunk(args):
 
 def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) -> Path:
     """Make ``count`` pairs of the recipe ``cfg`` into the bank folder ``out`` (written beside it
-    and renamed into place, so an interrupted run leaves nothing under that name)."""
+    and renamed into place; a failed or interrupted run removes what it wrote)."""
     import multiprocessing as mp
 
     if cfg.colour != "y":
@@ -127,29 +127,33 @@ def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) ->
     part = out.with_name(out.name + ".part")
     shutil.rmtree(part, ignore_errors=True)
     part.mkdir(parents=True)
-    p, s = cfg.lr_patch, cfg.scale
-    lr = np.lib.format.open_memmap(part / "lr.npy", "w+", np.uint8, (count, p, p))
-    hr = np.lib.format.open_memmap(part / "hr.npy", "w+", np.uint8, (count, s * p, s * p))
-    procs = procs or os.cpu_count() or 1
-    tasks = [(cfg, a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
-    t0, done = time.perf_counter(), 0
-    with mp.get_context("spawn").Pool(procs) as pool:
-        for start, lr_c, hr_c in pool.imap_unordered(_make_chunk, tasks):
-            lr[start:start + len(lr_c)] = lr_c
-            hr[start:start + len(hr_c)] = hr_c
-            done += len(lr_c)
-            if done % (CHUNK * 40) == 0 or done == count:
-                rate = done / (time.perf_counter() - t0)
-                log(f"bank: {done}/{count} pairs, {rate:.0f}/s")
-    lr.flush()
-    hr.flush()
-    del lr, hr
-    info = {"count": count, "scale": s, "lr_patch": p, "seed": cfg.seed, "recipe": cfg.name,
-            "scale_aug": list(cfg.scale_aug), "data": list(cfg.train_dirs),
-            "degrade": cfg.degrade or "none (clean PIL bicubic LR)",
-            "time_s": round(time.perf_counter() - t0, 1), "procs": procs}
-    (part / "bank.json").write_text(json.dumps(info, indent=1) + "\n")
-    os.replace(part, out)
+    try:
+        p, s = cfg.lr_patch, cfg.scale
+        lr = np.lib.format.open_memmap(part / "lr.npy", "w+", np.uint8, (count, p, p))
+        hr = np.lib.format.open_memmap(part / "hr.npy", "w+", np.uint8, (count, s * p, s * p))
+        procs = procs or os.cpu_count() or 1
+        tasks = [(cfg, a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
+        t0, done = time.perf_counter(), 0
+        with mp.get_context("spawn").Pool(procs) as pool:
+            for start, lr_c, hr_c in pool.imap_unordered(_make_chunk, tasks):
+                lr[start:start + len(lr_c)] = lr_c
+                hr[start:start + len(hr_c)] = hr_c
+                done += len(lr_c)
+                if done % (CHUNK * 40) == 0 or done == count:
+                    rate = done / (time.perf_counter() - t0)
+                    log(f"bank: {done}/{count} pairs, {rate:.0f}/s")
+        lr.flush()
+        hr.flush()
+        del lr, hr
+        info = {"count": count, "scale": s, "lr_patch": p, "seed": cfg.seed, "recipe": cfg.name,
+                "scale_aug": list(cfg.scale_aug), "data": list(cfg.train_dirs),
+                "degrade": cfg.degrade or "none (clean PIL bicubic LR)",
+                "time_s": round(time.perf_counter() - t0, 1), "procs": procs}
+        (part / "bank.json").write_text(json.dumps(info, indent=1) + "\n")
+        os.replace(part, out)
+    except BaseException:  # a failed or interrupted run leaves no half-made bank
+        shutil.rmtree(part, ignore_errors=True)
+        raise
     return out
 
 
