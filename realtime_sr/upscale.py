@@ -51,6 +51,23 @@ def upscale_y(backend, y: np.ndarray, scale: int, *, tile: int = 256, context: i
     return out
 
 
+def upscale_y_u8(backend, y: np.ndarray, scale: int, *, tile: int = 256, context: int = 24) -> np.ndarray:
+    """An 8-bit studio-range Y plane (H, W) uint8 -> (sH, sW) uint8, rounded and clipped.
+
+    Through the backend's own uint8 path where it has one and the plane goes whole (OpenVINO: the
+    rounding fused into the compiled model); otherwise :func:`upscale_y`, then rounded here."""
+    h, w = y.shape
+    fast = getattr(backend, "upscale_u8", None)
+    if fast is not None and h <= tile + 2 * context and w <= tile + 2 * context:
+        out = fast(y)
+        if out is not None:
+            return out
+    f = upscale_y(backend, y.astype(np.float32), scale, tile=tile, context=context)
+    np.rint(f, out=f)
+    np.clip(f, 0, 255, out=f)
+    return f.astype(np.uint8)
+
+
 def upscale_array(model, backend, img: np.ndarray, *, tile: int = 256) -> np.ndarray:
     """Upscale an image array (H, W, C), C in {1, 3, 4}, uint8 or uint16; same dtype and C out."""
     if img.ndim == 2:

@@ -15,7 +15,7 @@ from realtime_sr.train.losses import (artifact_map, discriminator_loss, generato
                                       local_variance)
 
 sys.path.insert(0, str(REPO / "benchmarks" / "gan"))
-from measures import halo, temporal_psnr  # noqa: E402
+from measures import detail, halo, temporal_psnr  # noqa: E402
 from srvgg import PEER, SRVGGNetCompact, animevideov3_method  # noqa: E402
 
 LN2 = math.log(2)
@@ -110,6 +110,19 @@ def test_halo_measure_on_a_step_edge():
     assert halo(flat + 50, flat, 2) == 0.0  # no strong edges: nothing to measure
 
 
+def test_detail_measure_reads_blur_under_one_and_the_original_as_one():
+    from PIL import Image
+
+    from helpers import natural_image
+
+    hr = natural_image("coffee", (96, 80))
+    assert detail(hr, hr, 2) == pytest.approx(1.0)
+    blurred = np.asarray(Image.fromarray(hr).resize((48, 40), Image.BICUBIC).resize((96, 80), Image.BICUBIC))
+    assert 0.2 < detail(blurred, hr, 2) < 0.8  # bicubic loses the fine structure
+    noise = np.random.default_rng(0).normal(0, 12, hr.shape)
+    assert detail(np.clip(hr + noise, 0, 255).astype(np.uint8), hr, 2) > 1.1  # noise adds high band
+
+
 def test_temporal_psnr_sees_flicker_not_a_constant_error():
     rng = np.random.default_rng(0)
     hr = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(4)]
@@ -195,3 +208,54 @@ def test_gan_stage_trains_with_ragan_and_ldl(tmp_path, head, sn):
 
     with pytest.raises(UsageError, match="gan_loss"):
         override(cfg, gan_loss="wgan")
+
+
+def test_gaussian_blur_and_high_band():
+    from realtime_sr.train.losses import gaussian_blur, high_band
+
+    flat = torch.full((2, 1, 16, 12), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 1.0), flat, atol=1e-6)  # a flat image has no high band
+    assert high_band(flat, 1.0).abs().max() < 1e-6
+    x = torch.rand(2, 1, 24, 20, generator=torch.Generator().manual_seed(0))
+    b = gaussian_blur(x, 1.5)
+    assert b.shape == x.shape and b.std() < x.std()  # smoother, same size
+    assert torch.allclose(b + high_band(x, 1.5), x, atol=1e-6)  # the two bands add up to the image
+
+
+def test_discriminator_warmup_and_frequency_separation(tmp_path):
+    """During d_warmup_steps only the discriminator learns: the generator stays the weights it
+    started from; then both train, the discriminator judging the high band only."""
+    from helpers import write_image_folder
+    from realtime_sr.checkpoints import load_weights, save_weights
+    from realtime_sr.errors import UsageError
+    from realtime_sr.train.config import load_recipe, override
+    from realtime_sr.train.loop import train
+
+    data = write_image_folder(tmp_path / "train", n=2, size=(48, 40))
+    r = tmp_path / "tiny_gan.toml"
+    r.write_text(GAN_RECIPE.format(data=data, head="dense", sn="false"))
+    cfg = override(load_recipe(str(r)), steps=5, d_warmup_steps=3, fs_sigma=1.0, lowpass_weight=1.0,
+                   ema_decay=0.0, ckpt_every=1, val_every=100)
+    from realtime_sr.archs import build
+
+    g0 = build(cfg.arch, **cfg.hparams)
+    init = save_weights(tmp_path / "init.safetensors", g0.state_dict(),
+                        {"name": "init", "arch": cfg.arch, "hparams": cfg.hparams, "scale": 2, "colour": "y"})
+    cfg = override(cfg, init_from=str(init))
+    train(cfg, out_dir=tmp_path / "run", progress=False, log=lambda m: None, stop_after=3)
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert ck["step"] == 3
+    # the generator's weights waited (its batch-norm running statistics see the fakes, as in every step)
+    assert all(torch.equal(ck["g"][k], v) for k, v in g0.named_parameters())
+    d3 = {k: v.clone() for k, v in ck["d"].items()}
+    out = train(cfg, out_dir=tmp_path / "run", resume="auto", progress=False, log=lambda m: None)
+    state, _ = load_weights(out)
+    assert any(not torch.equal(state[k], v) for k, v in g0.named_parameters())  # then it learned
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert any(not torch.equal(ck["d"][k], v) for k, v in d3.items())
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
+    assert rows and all(math.isfinite(float(x)) for row in rows for x in row.split(",")[1:3] if x)
+    with pytest.raises(UsageError, match="fewer than steps"):
+        override(cfg, d_warmup_steps=5)
+    with pytest.raises(UsageError, match="needs fs_sigma"):
+        override(cfg, fs_sigma=0.0)

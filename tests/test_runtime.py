@@ -241,6 +241,30 @@ def test_openvino_fp32_matches_torch(tmp_path_factory, cache, arch):
 
 
 @needs_openvino
+@pytest.mark.parametrize("arch", ["coarse", "srgan_generator"])
+def test_openvino_uint8_planes_match_the_float_path(tmp_path_factory, cache, arch):
+    """The video path's 8-bit Y plane through OpenVINO's fused uint8 in/out gives the plane the
+    float path gives (scale, round half to even, clip), and does not touch its input."""
+    from realtime_sr.pipeline import convert
+    from realtime_sr.upscale import upscale_y, upscale_y_u8
+
+    model = tiny(tmp_path_factory, arch)
+    be = make_backend(model, backend="openvino", precision="fp32", log=None)
+    y = natural_image("coffee", (40, 30))[:, :, 1].copy()
+    y[0, :8] = (0, 1, 16, 128, 235, 254, 255, 255)  # the code range's ends
+    before = y.copy()
+    out = upscale_y_u8(be, y, 2, tile=1024, context=model.context)
+    ref = convert.luma_out(upscale_y(be, y.astype(np.float32), 2, tile=1024, context=model.context), 8, False)
+    np.testing.assert_array_equal(y, before)
+    assert out.dtype == np.uint8 and out.shape == (60, 80) and len(be._u8) == 1  # the fused path ran
+    diff = np.abs(out.astype(int) - ref.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # a rounding tie at most, on a few pixels
+    # a plane too large to go whole: tiles through the float graph, rounded the same way
+    big = upscale_y_u8(be, y, 2, tile=16, context=4)
+    assert big.dtype == np.uint8 and np.abs(big.astype(int) - ref.astype(int)).max() <= 1 and len(be._u8) == 1
+
+
+@needs_openvino
 def test_openvino_static_shapes_are_capped(tmp_path_factory, cache):
     from realtime_sr.runtime.ov_backend import OvBackend
 

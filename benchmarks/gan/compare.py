@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measures import halo, temporal_psnr  # noqa: E402
+from measures import detail, halo, temporal_psnr  # noqa: E402
 from srvgg import animevideov3_method  # noqa: E402
 
 from realtime_sr.evaluate import bicubic_method, load_pairs  # noqa: E402
@@ -121,15 +121,16 @@ def measure(methods: dict, scale: int, frames: int, crf: int, log=print) -> dict
         pairs = load_pairs(set14, scale)
         for m, fn in methods.items():
             t = time.perf_counter()
-            rows = [(psnr_y(sr, hr, scale), ssim_y(sr, hr, scale), halo(sr, hr, scale))
+            rows = [(psnr_y(sr, hr, scale), ssim_y(sr, hr, scale), halo(sr, hr, scale), detail(sr, hr, scale))
                     for _, hr, lr in pairs for sr in [fn(lr)]]
-            res[m]["Set14"] = dict(zip(("psnr", "ssim", "halo"), np.mean(rows, axis=0).round(4).tolist()))
+            res[m]["Set14"] = dict(zip(("psnr", "ssim", "halo", "detail"), np.mean(rows, axis=0).round(4).tolist()))
             log(f"Set14 {m}: {res[m]['Set14']} ({time.perf_counter() - t:.1f} s)")
     for clip, hr, lr in video_clips(scale, frames, crf):
         for m, fn in methods.items():
             sr = [fn(f) for f in lr]
-            rows = [(psnr_y(s, h, scale), ssim_y(s, h, scale), halo(s, h, scale)) for s, h in zip(sr, hr)]
-            row = dict(zip(("psnr", "ssim", "halo"), np.mean(rows, axis=0).round(4).tolist()))
+            rows = [(psnr_y(s, h, scale), ssim_y(s, h, scale), halo(s, h, scale), detail(s, h, scale))
+                    for s, h in zip(sr, hr)]
+            row = dict(zip(("psnr", "ssim", "halo", "detail"), np.mean(rows, axis=0).round(4).tolist()))
             row["tpsnr"] = round(float(temporal_psnr(sr, hr, scale)), 4)
             res[m][clip] = row
             log(f"{clip} {m}: {row}")
@@ -142,12 +143,13 @@ def measure(methods: dict, scale: int, frames: int, crf: int, log=print) -> dict
 
 def table(res: dict, scale: int) -> str:
     cols = [("Set14 PSNR", "Set14", "psnr"), ("Set14 SSIM", "Set14", "ssim"), ("Set14 halo", "Set14", "halo"),
+            ("Set14 detail", "Set14", "detail"),
             ("clips PSNR", "clips", "psnr"), ("clips SSIM", "clips", "ssim"), ("clips halo", "clips", "halo"),
-            ("clips tPSNR", "clips", "tpsnr")]
+            ("clips detail", "clips", "detail"), ("clips tPSNR", "clips", "tpsnr")]
     lines = [f"| x{scale} | " + " | ".join(c[0] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for m, r in res.items():
         vals = [r.get(s, {}).get(k) for _, s, k in cols]
-        lines.append(f"| {m} | " + " | ".join("-" if v is None else (f"{v:.3f}" if k == "halo" else f"{v:.4f}" if k == "ssim" else f"{v:.2f}")
+        lines.append(f"| {m} | " + " | ".join("-" if v is None else (f"{v:.3f}" if k in ("halo", "detail") else f"{v:.4f}" if k == "ssim" else f"{v:.2f}")
                                            for v, (_, _, k) in zip(vals, cols)) + " |")
     return "\n".join(lines)
 

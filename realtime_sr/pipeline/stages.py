@@ -65,6 +65,20 @@ class TimedBackend:
             self.seconds += time.perf_counter() - t
             self.calls += 1
 
+    def __getattr__(self, name):
+        if name != "upscale_u8" or "backend" not in self.__dict__:
+            raise AttributeError(name)
+        inner = getattr(self.backend, "upscale_u8")  # the backend's uint8 plane path, timed like a call
+
+        def timed(y):
+            t = time.perf_counter()
+            try:
+                return inner(y)
+            finally:
+                self.seconds += time.perf_counter() - t
+                self.calls += 1
+        return timed
+
 
 def prepare(frame, spec: FrameSpec) -> Work:
     if (frame.width, frame.height) != (spec.width, spec.height):
@@ -76,7 +90,10 @@ def prepare(frame, spec: FrameSpec) -> Work:
     dur = int(frame.duration or 0)
     w = Work(pts=int(frame.pts), duration=dur, planes=planes)
     if spec.colour == "y" or len(planes) == 1:
-        w.net_in = convert.luma_in(planes[0], spec.depth, spec.tags.full)
+        if spec.depth == 8 and not spec.tags.full:  # the network's own space: uint8 straight in (infer)
+            w.net_in = planes[0]
+        else:
+            w.net_in = convert.luma_in(planes[0], spec.depth, spec.tags.full)
     else:
         h, wd = planes[0].shape
         cb, cr = (_to_full(p, spec.fmt, h, wd).astype(np.float32) for p in planes[1:3])
@@ -96,9 +113,11 @@ def _to_full(p: np.ndarray, fmt: str, h: int, w: int) -> np.ndarray:
 
 
 def infer(work: Work, spec: FrameSpec, backend) -> Work:
-    from ..upscale import run_tiled, upscale_y
+    from ..upscale import run_tiled, upscale_y, upscale_y_u8
 
-    if work.net_in.ndim == 2:
+    if work.net_in.dtype == np.uint8:  # 8-bit studio-range Y: uint8 out, rounded (by the backend where it can)
+        work.net_out = upscale_y_u8(backend, work.net_in, spec.scale, tile=spec.tile, context=spec.context)
+    elif work.net_in.ndim == 2:
         work.net_out = upscale_y(backend, work.net_in, spec.scale, tile=spec.tile, context=spec.context)
     else:
         work.net_out = run_tiled(backend, np.clip(work.net_in, 0, 1), spec.scale, tile=spec.tile, context=spec.context)
@@ -111,7 +130,10 @@ def finish(work: Work, spec: FrameSpec):
     ow, oh = spec.out_size
     fmt, depth, s = spec.fmt, spec.depth, spec.scale
     if work.net_out.ndim == 2:
-        planes = [convert.luma_out(work.net_out, depth, spec.tags.full, overwrite=True)]  # ours: upscale_y's
+        if work.net_out.dtype == np.uint8:  # already the output plane (upscale_y_u8)
+            planes = [work.net_out]
+        else:
+            planes = [convert.luma_out(work.net_out, depth, spec.tags.full, overwrite=True)]  # ours: upscale_y's
         for i, p in enumerate(work.planes[1:], start=1):
             planes.append(convert.resize_plane(p, s, convert.plane_size(fmt, ow, oh, i),
                                                left_sited=convert.left_sited(fmt)))

@@ -61,6 +61,9 @@ class TrainConfig:
     vgg_weight: float = 1e-2
     gan_loss: str = "vanilla"       # vanilla (SRGAN) | ragan (ESRGAN's relativistic average)
     ldl_weight: float = 0.0         # LDL artifact penalty against the EMA generator (0: off)
+    d_warmup_steps: int = 0         # first steps train the discriminator alone (the generator waits)
+    fs_sigma: float = 0.0           # frequency separation (>0): D judges x - blur(x), Gaussian sigma in HR px
+    lowpass_weight: float = 0.0     # L1 between blur(SR) and blur(HR) (the low band the GAN must keep)
     recipe_text: str = ""
 
 
@@ -136,6 +139,12 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError(f"gan_loss must be vanilla or ragan, not {cfg.gan_loss!r}")
     if cfg.loss not in ("l1", "mse"):
         raise UsageError(f"loss must be l1 or mse, not {cfg.loss!r}")
+    if cfg.d_warmup_steps < 0 or cfg.fs_sigma < 0 or cfg.lowpass_weight < 0:
+        raise UsageError("d_warmup_steps, fs_sigma and lowpass_weight must not be negative")
+    if cfg.d_warmup_steps and cfg.d_warmup_steps >= cfg.steps:
+        raise UsageError(f"d_warmup_steps ({cfg.d_warmup_steps}) must be fewer than steps ({cfg.steps})")
+    if cfg.lowpass_weight and not cfg.fs_sigma:
+        raise UsageError("lowpass_weight needs fs_sigma (the blur that defines the low band)")
     if cfg.steps <= 0 or cfg.batch <= 0 or cfg.lr_patch <= 0:
         raise UsageError("steps, batch and lr_patch must be positive")
     from .compute import PRECISIONS

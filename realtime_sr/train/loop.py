@@ -30,7 +30,8 @@ from ..errors import UsageError
 from . import compute as compute_mod
 from .config import TrainConfig
 from .data import PatchDataset, StepSampler, find_training_images, find_validation_dir
-from .losses import VGGLoss, discriminator_loss, feature_matching, generator_adv_loss, ldl_loss, pixel_loss
+from .losses import (VGGLoss, discriminator_loss, feature_matching, gaussian_blur, generator_adv_loss, high_band,
+                     ldl_loss, pixel_loss)
 
 
 def receptive_context(arch: str, hparams: dict) -> int:
@@ -269,6 +270,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
 
     autocast = comp.autocast
     scaler = comp.scaler()
+    d_view = (lambda x: high_band(x, cfg.fs_sigma)) if cfg.fs_sigma else (lambda x: x)
     pix = pixel_loss(cfg.loss)
 
     log_path = out_dir / "log.csv"
@@ -306,6 +308,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         lr_b = comp.layout(lr_b.to(device, non_blocking=True))
         hr_b = comp.layout(hr_b.to(device, non_blocking=True))
         loss_d_val = 0.0
+        d_only = gan and step < cfg.d_warmup_steps  # the discriminator learns alone; the generator waits
         if gan:
             # discriminator step, generator frozen
             g.requires_grad_(False)
@@ -313,19 +316,39 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             with torch.no_grad(), autocast():
                 fake = g(lr_b)
             with autocast():
-                loss_d = discriminator_loss(cfg.gan_loss, d_train(hr_b), d_train(fake.detach()))
+                loss_d = discriminator_loss(cfg.gan_loss, d_train(d_view(hr_b)), d_train(d_view(fake.detach())))
             optimizer_step(opt_d, loss_d, d.parameters(), scaler, cfg.grad_clip)
             sched_d.step()
             loss_d_val = loss_d.item()  # sync point (logging)
             # generator step, discriminator frozen (called unwrapped: it does not learn here)
             d.requires_grad_(False)
             g.requires_grad_(True)
+        if d_only:
+            scaler.update()
+            run_loss_d += loss_d_val
+            n_run += 1
+            done = step + 1
+            if main and (done % 50 == 0 or done == cfg.d_warmup_steps):
+                writer.writerow([done, "", f"{run_loss_d / n_run:.6f}", "0", "", "", ""])
+                log_file.flush()
+                run_loss_d = 0.0
+                n_run = 0
+            if main and done % cfg.ckpt_every == 0:
+                save_checkpoint(done)
+            if stop_after is not None and done - start >= stop_after:
+                if main:
+                    save_checkpoint(done)
+                break
+            continue
         with autocast():
             sr = g_train(lr_b).float()
             loss_g = cfg.content_weight * pix(sr, hr_b) if gan else pix(sr, hr_b)
             if gan:
-                real_logit, real_feats = d(hr_b, return_features=True)
-                fake_logit, fake_feats = d(sr, return_features=True)
+                if cfg.lowpass_weight:
+                    loss_g = loss_g + cfg.lowpass_weight * pix(gaussian_blur(sr, cfg.fs_sigma),
+                                                               gaussian_blur(hr_b, cfg.fs_sigma))
+                real_logit, real_feats = d(d_view(hr_b), return_features=True)
+                fake_logit, fake_feats = d(d_view(sr), return_features=True)
                 loss_g = loss_g + cfg.adv_weight * generator_adv_loss(cfg.gan_loss, real_logit, fake_logit)
                 loss_g = loss_g + cfg.fm_weight * feature_matching(real_feats, fake_feats)
                 if vgg is not None:

@@ -90,6 +90,24 @@ def ldl_loss(sr: torch.Tensor, ema_sr: torch.Tensor, hr: torch.Tensor, ksize: in
     return F.l1_loss(w * sr, w * hr)
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, H, W), radius 3 sigma, reflect-padded; same shape."""
+    r = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-r, r + 1, dtype=torch.float32, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = (k / k.sum()).to(x.dtype)
+    c = x.shape[1]
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def high_band(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """What a Gaussian blur of ``sigma`` removes: the band frequency separation lets the GAN judge
+    (Fritsche et al., ICCVW 2019, "Frequency Separation for Real-World Super-Resolution")."""
+    return x - gaussian_blur(x, sigma)
+
+
 def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tensor]) -> torch.Tensor:
     """L1 between discriminator features of real and generated images: a perceptual loss that
     needs no downloaded network (the discriminator is the feature extractor)."""
