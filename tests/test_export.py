@@ -165,7 +165,9 @@ def test_int8_qdq_placement(exported):
         zp = inits[q.input[2]]
         assert zp.data_type == onnx.TensorProto.INT8 and not onnx.numpy_helper.to_array(zp).any()
     final = producers[g.output[0].name]
-    assert final.op_type == "Add"
+    if final.op_type == "DepthToSpace":  # the coarse network adds its skip before its one shuffle
+        final = producers[final.input[0]]
+    assert final.op_type == "Add"  # the bicubic skip is added in float
     x = np.random.default_rng(2).random((1, 1, 32, 24), dtype=np.float32)
     out, ref = OrtBackend(arts["int8"].path)(x), OrtBackend(arts["fp32"].path)(x)
     assert 0 < np.abs(out - ref).max() < 0.1

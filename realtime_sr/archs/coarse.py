@@ -60,7 +60,10 @@ class CoarseNet(nn.Module):
             self.to_subpixel.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.shuffle(self.to_subpixel(self.features(x)))
+        out = self.to_subpixel(self.features(x))
         if self.bicubic_skip:
-            out = out + self.skip(x)
-        return out
+            # the skip's phases added before the shuffle: the same sums (PixelShuffle only moves
+            # values), with one DepthToSpace in the graph instead of two and the add at LR size
+            # (x4 480x270: each DepthToSpace to 1080p took 3.3 ms of OpenVINO's 21.5)
+            out = out + self.skip.phases(x)
+        return self.shuffle(out)

@@ -42,6 +42,9 @@ class BicubicUpsample(nn.Module):
         self.scale, self.channels = scale, channels
         self.register_buffer("weight", bicubic_phase_kernel(scale).repeat(channels, 1, 1, 1), persistent=False)
 
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        """The s*s output phases per channel, before PixelShuffle: (N, C*s*s, H, W)."""
+        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.weight, groups=self.channels)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.weight, groups=self.channels)
-        return F.pixel_shuffle(y, self.scale)
+        return F.pixel_shuffle(self.phases(x), self.scale)

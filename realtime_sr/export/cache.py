@@ -21,7 +21,8 @@ import os
 import re
 from pathlib import Path
 
-EXPORT_VERSION = 3  # 2: the bicubic skip exports as Pad + Conv + DepthToSpace, not Resize; 3: int8 sensitivity fallback
+EXPORT_VERSION = 4  # 2: the bicubic skip exports as Pad + Conv + DepthToSpace, not Resize; 3: int8 sensitivity fallback;
+# 4: the coarse network adds its bicubic skip before its one DepthToSpace
 
 
 def cache_dir() -> Path:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import chroma as chroma_mod
 from . import convert
 
 
@@ -134,9 +135,13 @@ def finish(work: Work, spec: FrameSpec):
             planes = [work.net_out]
         else:
             planes = [convert.luma_out(work.net_out, depth, spec.tags.full, overwrite=True)]  # ours: upscale_y's
-        for i, p in enumerate(work.planes[1:], start=1):
-            planes.append(convert.resize_plane(p, s, convert.plane_size(fmt, ow, oh, i),
-                                               left_sited=convert.left_sited(fmt)))
+        chroma = work.planes[1:]
+        left = convert.left_sited(fmt)
+        pair = chroma_mod.upsample_pair(*chroma, s, left_sited=left) if len(chroma) == 2 else None
+        for i, p in enumerate(chroma, start=1):
+            size = convert.plane_size(fmt, ow, oh, i)
+            planes.append(pair[i - 1][: size[0], : size[1]] if pair is not None
+                          else convert.resize_plane(p, s, size, left_sited=left))
     else:
         y, cb, cr = convert.rgb_to_yuv(np.clip(work.net_out, 0, 1), depth, spec.tags)
         peak = (1 << depth) - 1

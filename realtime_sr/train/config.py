@@ -61,6 +61,7 @@ class TrainConfig:
     vgg_weight: float = 1e-2
     gan_loss: str = "vanilla"       # vanilla (SRGAN) | ragan (ESRGAN's relativistic average)
     ldl_weight: float = 0.0         # LDL artifact penalty against the EMA generator (0: off)
+    freeze_bn: bool | None = None   # generator batch norm on its running statistics (None: in the gan stage)
     d_warmup_steps: int = 0         # first steps train the discriminator alone (the generator waits)
     fs_sigma: float = 0.0           # frequency separation (>0): D judges x - blur(x), Gaussian sigma in HR px
     lowpass_weight: float = 0.0     # L1 between blur(SR) and blur(HR) (the low band the GAN must keep)

@@ -180,6 +180,13 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     # networks, optimisers, schedules
     g = build(cfg.arch, **cfg.hparams).to(device)
     ema = EMA(g, cfg.ema_decay)
+    if cfg.freeze_bn if cfg.freeze_bn is not None else cfg.stage == "gan":
+        # the generator's batch norm normalises with its running statistics, as at inference: in
+        # train mode (batch statistics) adversarial fine-tuning learned outputs that held in
+        # training but fell 4 dB, under bicubic, once run on the running statistics (docs/gan.md)
+        for m in g.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=cfg.betas)
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: lr_factor(cfg, s))
     gan = cfg.stage == "gan"
