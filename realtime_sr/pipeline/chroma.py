@@ -55,7 +55,6 @@ def phase_kernels(scale: int, x0: float) -> np.ndarray:
 def _build(scale: int, h: int, w: int, left_sited: bool):
     try:
         from ..runtime.ov_backend import _opset, core
-        from ..runtime import cpu
         from openvino import Model, Type
 
         ops = _opset()
@@ -66,7 +65,9 @@ def _build(scale: int, h: int, w: int, left_sited: bool):
         x = ops.convolution(x, ops.constant(phase_kernels(scale, x0)), [1, 1], [0, 0], [0, 0], [1, 1])
         x = ops.depth_to_space(x, "blocks_first", scale)
         x = ops.convert(ops.clamp(ops.round(x, "half_to_even"), 0.0, 255.0), Type.u8)
-        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": cpu.cpu_threads(),
+        # one thread: it runs beside the network's own call (the encode stage against the infer
+        # stage), and a second pool of cpu_threads() threads would fight the network's for the cores
+        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1,
                   "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
         return core().compile_model(Model([x], [p]), "CPU", config).create_infer_request()
     except Exception:  # noqa: BLE001 - no OpenVINO, or one that cannot build it: the PIL path
