@@ -73,13 +73,14 @@ def compress(frames: list[np.ndarray], crf: int, fps: int = 25) -> list[np.ndarr
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def video_clips(scale: int, frames: int, crf: int):
-    """(clip name, HR frames, compressed LR frames) for every clip present."""
+def video_clips(scale: int, frames: int, crf: int, offset: int = 0):
+    """(clip name, HR frames, compressed LR frames) for every clip present; ``offset`` moves every
+    clip's first frame (settings are chosen on other frames than those reported)."""
     for name, start in CLIPS:
         path = DATA / "videos" / name
         if not path.exists():
             continue
-        hr = read_frames(path, start, frames)
+        hr = read_frames(path, start + offset, frames)
         hr = [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale] for f in hr]
         lr = [resize_bicubic(f, (f.shape[1] // scale, f.shape[0] // scale)) for f in hr]
         yield Path(name).stem, hr, compress(lr, crf)
@@ -114,10 +115,11 @@ def checkpoint_as_weights(ckpt: str) -> str:
     return str(out)
 
 
-def measure(methods: dict, scale: int, frames: int, crf: int, log=print) -> dict:
+def measure(methods: dict, scale: int, frames: int, crf: int, log=print, offset: int = 0,
+            set14_too: bool = True) -> dict:
     res: dict = {m: {} for m in methods}
     set14 = DATA / "images" / "Set14"
-    if set14.is_dir():
+    if set14_too and set14.is_dir():
         pairs = load_pairs(set14, scale)
         for m, fn in methods.items():
             t = time.perf_counter()
@@ -125,7 +127,7 @@ def measure(methods: dict, scale: int, frames: int, crf: int, log=print) -> dict
                     for _, hr, lr in pairs for sr in [fn(lr)]]
             res[m]["Set14"] = dict(zip(("psnr", "ssim", "halo", "detail"), np.mean(rows, axis=0).round(4).tolist()))
             log(f"Set14 {m}: {res[m]['Set14']} ({time.perf_counter() - t:.1f} s)")
-    for clip, hr, lr in video_clips(scale, frames, crf):
+    for clip, hr, lr in video_clips(scale, frames, crf, offset):
         for m, fn in methods.items():
             sr = [fn(f) for f in lr]
             rows = [(psnr_y(s, h, scale), ssim_y(s, h, scale), halo(s, h, scale), detail(s, h, scale))
@@ -159,6 +161,8 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, choices=(2, 4), default=4)
     ap.add_argument("--frames", type=int, default=6, help="frames per clip")
     ap.add_argument("--crf", type=int, default=23)
+    ap.add_argument("--offset", type=int, default=0, help="start every clip this many frames later")
+    ap.add_argument("--no-set14", action="store_true", help="the clips only")
     ap.add_argument("--model", action="append", default=[], metavar="LABEL=PATH", help="another model to measure")
     ap.add_argument("--only", action="store_true", help="measure only the --model ones (baselines: the committed results)")
     ap.add_argument("--out", help="write the table (markdown, with the command and machine) and JSON here")
@@ -177,7 +181,8 @@ def main(argv=None):
     if not a.only:
         methods["animevideov3"] = animevideov3_method(s)
     t0 = time.perf_counter()
-    res = measure(methods, s, a.frames, a.crf, log=lambda m: print(m, file=sys.stderr))
+    res = measure(methods, s, a.frames, a.crf, log=lambda m: print(m, file=sys.stderr), offset=a.offset,
+                  set14_too=not a.no_set14)
     md = table(res, s)
     print(md)
     if a.out:
