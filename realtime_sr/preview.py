@@ -194,7 +194,8 @@ class FrameUpscaler:
             self.spec = stages.FrameSpec(
                 fmt=fmt, out_fmt=fmt, width=frame.width, height=frame.height, scale=self.model.scale,
                 tags=convert.resolve_colour(frame, frame.width, frame.height, frame.format.name),
-                colour=self.model.colour, tile=1024, context=self.model.context)
+                colour=self.model.colour, tile=1024, context=self.model.context,
+                luma_u8=hasattr(self.backend, "upscale_u8"))
         work = stages.infer(stages.prepare(frame, self.spec), self.spec, self.backend)
         return stages.finish(work, self.spec).to_ndarray(format="rgb24")
 

@@ -392,3 +392,32 @@ def test_openvino_static_tile_batch_pads_and_splits(tmp_path_factory, cache):
     for n in (1, 4, 6):  # fewer than K: padded; more: K at a time
         x = np.random.default_rng(n).random((n, 1, 16, 16), dtype=np.float32)
         np.testing.assert_allclose(be(x), TorchBackend(model.net)(x), atol=1e-4)
+
+
+@needs_openvino
+def test_video_frame_steps_on_openvino_take_uint8_planes(tmp_path_factory, cache):
+    """An 8-bit frame through the pipeline's steps: on OpenVINO the Y plane goes in and comes out
+    as uint8 (the fused path), and the output frame is the float path's within a rounding step."""
+    import av
+
+    from realtime_sr.pipeline import convert, stages
+
+    model = tiny(tmp_path_factory, "coarse")
+    be = make_backend(model, backend="openvino", precision="fp32", log=None)
+    rgb = natural_image("coffee", (48, 32))
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    frame.pts = 7
+    tags = convert.resolve_colour(frame, 48, 32, "yuv420p")
+    spec = stages.FrameSpec(fmt="yuv420p", out_fmt="yuv420p", width=48, height=32, scale=2, tags=tags,
+                            colour="y", tile=1024, context=model.context, luma_u8=hasattr(be, "upscale_u8"))
+    assert spec.luma_u8
+    work = stages.infer(stages.prepare(frame, spec), spec, stages.TimedBackend(be))
+    assert work.net_out.dtype == np.uint8 and work.net_out.shape == (64, 96)
+    fast = stages.finish(work, spec)
+    slow_spec = stages.FrameSpec(**{**spec.__dict__, "luma_u8": False})
+    work2 = stages.infer(stages.prepare(frame, slow_spec), slow_spec, be)
+    assert work2.net_out.dtype == np.float32
+    slow = stages.finish(work2, slow_spec)
+    assert fast.pts == slow.pts == 7 and (fast.width, fast.height) == (96, 64)
+    for a, b in zip(fast.to_ndarray(format="yuv420p"), slow.to_ndarray(format="yuv420p")):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

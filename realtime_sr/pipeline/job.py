@@ -6,8 +6,9 @@ Nothing here knows about threads or queues; :mod:`.runner` runs the planned job.
 
 from __future__ import annotations
 
+
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -135,6 +136,7 @@ def plan(job: VideoJob, log) -> Plan:
     # the backend last: building one may export or compile a network, so every cheap check comes first
     net = routing.backend_for(model, backend=job.backend, device=job.device, precision=job.precision,
                               options=route)
+    spec = replace(spec, luma_u8=hasattr(net, "upscale_u8"))
     return Plan(info=info, model=model, net=net, backend=stages.TimedBackend(net), encoder=encoder, spec=spec,
                 video_kwargs=video_kwargs, aux=aux, end_s=end_s, t0=t0,
                 default_duration=round(1 / (rate * tb)) if rate else 0, rotation=rotation,

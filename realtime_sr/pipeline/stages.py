@@ -39,6 +39,7 @@ class FrameSpec:
     colour: str  # the model's colour: 'y' or 'rgb'
     tile: int
     context: int
+    luma_u8: bool = False  # the backend takes 8-bit Y planes itself (upscale_u8: OpenVINO)
 
     @property
     def depth(self) -> int:
@@ -91,7 +92,7 @@ def prepare(frame, spec: FrameSpec) -> Work:
     dur = int(frame.duration or 0)
     w = Work(pts=int(frame.pts), duration=dur, planes=planes)
     if spec.colour == "y" or len(planes) == 1:
-        if spec.depth == 8 and not spec.tags.full:  # the network's own space: uint8 straight in (infer)
+        if spec.luma_u8 and spec.depth == 8 and not spec.tags.full:  # the network's own space: uint8 in (infer)
             w.net_in = planes[0]
         else:
             w.net_in = convert.luma_in(planes[0], spec.depth, spec.tags.full)
