@@ -24,8 +24,7 @@ import threading
 
 import numpy as np
 
-_CACHE: dict[tuple, object] = {}
-_LOCK = threading.Lock()
+_LOCAL = threading.local()  # compiled requests per thread (an infer request is not shared between threads)
 _UNAVAILABLE = object()
 
 
@@ -79,13 +78,15 @@ def upsample_pair(cb: np.ndarray, cr: np.ndarray, scale: int, *, left_sited: boo
     where OpenVINO is not there (the caller falls back to :func:`convert.resize_plane`)."""
     if cb.dtype != np.uint8 or cr.dtype != np.uint8 or cb.shape != cr.shape:
         return None
-    key = (scale, *cb.shape, bool(left_sited), threading.get_ident())  # a request per thread
-    req = _CACHE.get(key)
+    cache = getattr(_LOCAL, "requests", None)
+    if cache is None:
+        cache = _LOCAL.requests = {}
+    key = (scale, *cb.shape, bool(left_sited))
+    req = cache.get(key)
     if req is None:
-        with _LOCK:
-            req = _CACHE.get(key)
-            if req is None:
-                req = _CACHE[key] = _build(scale, *cb.shape, left_sited)
+        if len(cache) >= 4:  # a few frame shapes per thread at most (one per video)
+            cache.clear()
+        req = cache[key] = _build(scale, *cb.shape, left_sited)
     if req is _UNAVAILABLE:
         return None
     x = np.empty((2, 1, *cb.shape), np.uint8)
