@@ -317,78 +317,66 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
         loss_d_val = 0.0
         d_only = gan and step < cfg.d_warmup_steps  # the discriminator learns alone; the generator waits
         if gan:
+            hr_d = d_view(hr_b)  # what the discriminator sees of the real batch, in both steps
             # discriminator step, generator frozen
             g.requires_grad_(False)
             d.requires_grad_(True)
             with torch.no_grad(), autocast():
                 fake = g(lr_b)
             with autocast():
-                loss_d = discriminator_loss(cfg.gan_loss, d_train(d_view(hr_b)), d_train(d_view(fake.detach())))
+                loss_d = discriminator_loss(cfg.gan_loss, d_train(hr_d), d_train(d_view(fake.detach())))
             optimizer_step(opt_d, loss_d, d.parameters(), scaler, cfg.grad_clip)
             sched_d.step()
             loss_d_val = loss_d.item()  # sync point (logging)
             # generator step, discriminator frozen (called unwrapped: it does not learn here)
             d.requires_grad_(False)
             g.requires_grad_(True)
-        if d_only:
-            scaler.update()
-            run_loss_d += loss_d_val
-            n_run += 1
-            done = step + 1
-            if main and (done % 50 == 0 or done == cfg.d_warmup_steps):
-                writer.writerow([done, "", f"{run_loss_d / n_run:.6f}", "0", "", "", ""])
-                log_file.flush()
-                run_loss_d = 0.0
-                n_run = 0
-            if main and done % cfg.ckpt_every == 0:
-                save_checkpoint(done)
-            if stop_after is not None and done - start >= stop_after:
-                if main:
-                    save_checkpoint(done)
-                break
-            continue
-        with autocast():
-            sr = g_train(lr_b).float()
-            loss_g = cfg.content_weight * pix(sr, hr_b) if gan else pix(sr, hr_b)
-            if gan:
-                if cfg.lowpass_weight:
-                    loss_g = loss_g + cfg.lowpass_weight * pix(gaussian_blur(sr, cfg.fs_sigma),
-                                                               gaussian_blur(hr_b, cfg.fs_sigma))
-                real_logit, real_feats = d(d_view(hr_b), return_features=True)
-                fake_logit, fake_feats = d(d_view(sr), return_features=True)
-                loss_g = loss_g + cfg.adv_weight * generator_adv_loss(cfg.gan_loss, real_logit, fake_logit)
-                loss_g = loss_g + cfg.fm_weight * feature_matching(real_feats, fake_feats)
-                if vgg is not None:
-                    loss_g = loss_g + cfg.vgg_weight * vgg(sr.float(), hr_b)
-                if cfg.ldl_weight:  # artifacts: where the EMA generator does better than this one
-                    with torch.no_grad():
-                        ema_sr = ema.module(lr_b).float()
-                    loss_g = loss_g + cfg.ldl_weight * ldl_loss(sr, ema_sr, hr_b)
-        optimizer_step(opt_g, loss_g, g.parameters(), scaler, cfg.grad_clip)
+        if not d_only:
+            with autocast():
+                sr = g_train(lr_b).float()
+                loss_g = cfg.content_weight * pix(sr, hr_b) if gan else pix(sr, hr_b)
+                if gan:
+                    if cfg.lowpass_weight:
+                        loss_g = loss_g + cfg.lowpass_weight * pix(gaussian_blur(sr, cfg.fs_sigma),
+                                                                   gaussian_blur(hr_b, cfg.fs_sigma))
+                    real_logit, real_feats = d(hr_d, return_features=True)
+                    fake_logit, fake_feats = d(d_view(sr), return_features=True)
+                    loss_g = loss_g + cfg.adv_weight * generator_adv_loss(cfg.gan_loss, real_logit, fake_logit)
+                    loss_g = loss_g + cfg.fm_weight * feature_matching(real_feats, fake_feats)
+                    if vgg is not None:
+                        loss_g = loss_g + cfg.vgg_weight * vgg(sr.float(), hr_b)
+                    if cfg.ldl_weight:  # artifacts: where the EMA generator does better than this one
+                        with torch.no_grad():
+                            ema_sr = ema.module(lr_b).float()
+                        loss_g = loss_g + cfg.ldl_weight * ldl_loss(sr, ema_sr, hr_b)
+            optimizer_step(opt_g, loss_g, g.parameters(), scaler, cfg.grad_clip)
         scaler.update()
-        sched_g.step()
-        ema.update(g)
+        if not d_only:
+            sched_g.step()
+            ema.update(g)
+            run_loss_g += loss_g.item()  # sync point (logging)
 
-        run_loss_g += loss_g.item()  # sync point (logging)
         run_loss_d += loss_d_val
         n_run += 1
         done = step + 1
         if main and progress:
             bar.update(1)
             if done % 10 == 0:
-                bar.set_postfix_str(f"loss {run_loss_g / n_run:.4f}" + (f" d {run_loss_d / n_run:.3f}" if gan else ""))
+                bar.set_postfix_str(("" if d_only else f"loss {run_loss_g / n_run:.4f}")
+                                    + (f" d {run_loss_d / n_run:.3f}" if gan else ""))
         last = done == cfg.steps
         val_row = ("", "")
-        if main and val_pairs is not None and (done % cfg.val_every == 0 or last):
+        if main and val_pairs is not None and not d_only and (done % cfg.val_every == 0 or last):
             res = validate_net(ema.module, cfg, val_pairs)
             val_row = (f"{res.psnr:.4f}", f"{res.ssim:.5f}")
             bar.write(f"step {done}: validation {Path(val_dir).name} PSNR {res.psnr:.3f} dB SSIM {res.ssim:.4f}")
-        if main and (done % 50 == 0 or last or val_row[0]):
+        if main and (done % 50 == 0 or last or val_row[0] or done == cfg.d_warmup_steps):
             now = time.perf_counter()
             its = (done - step_last) / max(now - t_last, 1e-9)
             t_last, step_last = now, done
-            writer.writerow([done, f"{run_loss_g / n_run:.6f}", f"{run_loss_d / n_run:.6f}" if gan else "",
-                             f"{sched_g.get_last_lr()[0]:.3e}", f"{its:.3f}", *val_row])
+            # rows of the discriminator's warm-up: no generator loss, generator learning rate 0
+            g_loss, g_lr = ("", "0") if d_only else (f"{run_loss_g / n_run:.6f}", f"{sched_g.get_last_lr()[0]:.3e}")
+            writer.writerow([done, g_loss, f"{run_loss_d / n_run:.6f}" if gan else "", g_lr, f"{its:.3f}", *val_row])
             log_file.flush()
             run_loss_g = run_loss_d = 0.0
             n_run = 0
