@@ -119,6 +119,7 @@ class RoutedBackend:
         self.total_tiles = 0
         self.switches = 0  # tiles that changed network from one frame to the next
         self._prev: tuple | None = None  # (grid shape, selected tile indices) of the previous frame
+        self._bic, self._bic_key = None, None  # the score's bicubic upsampler, for (channels, device, dtype)
 
     # ------------------------------------------------------------------ running the two networks
     def _run(self, be, x):
@@ -158,7 +159,7 @@ class RoutedBackend:
         from .archs.upsample import BicubicUpsample
 
         key = (x.shape[1], x.device, x.dtype)
-        if getattr(self, "_bic_key", None) != key:
+        if self._bic_key != key:
             self._bic = BicubicUpsample(scale=self.scale, channels=x.shape[1]).to(x.device, x.dtype)
             self._bic_key = key
         return self._bic(x)

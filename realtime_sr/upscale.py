@@ -17,6 +17,18 @@ from .imageops import resize_bicubic
 WHOLE_FRAME_TILE = 4096  # LR pixels: a 4096 x 4096 frame's 48-channel coarse activations are 3 GiB
 
 
+def _tile_for(backend, tile: int) -> int:
+    """The tile size :func:`run_tiled` uses with ``backend`` (whole-frame backends: at least
+    :data:`WHOLE_FRAME_TILE`)."""
+    return max(tile, WHOLE_FRAME_TILE) if getattr(backend, "whole_frame", False) else tile
+
+
+def goes_whole(backend, h: int, w: int, *, tile: int, context: int) -> bool:
+    """Whether :func:`run_tiled` hands an h x w frame to ``backend`` whole (no tiles)."""
+    tile = _tile_for(backend, tile)
+    return h <= tile + 2 * context and w <= tile + 2 * context
+
+
 def run_tiled(backend, x: np.ndarray, scale: int, *, tile: int = 256, context: int = 24) -> np.ndarray:
     """Run ``backend`` on (C, H, W) float32 in tiles of ``tile`` LR pixels; returns (C, sH, sW).
 
@@ -25,9 +37,8 @@ def run_tiled(backend, x: np.ndarray, scale: int, *, tile: int = 256, context: i
     in tiles, that large, so memory stays bounded.
     """
     c, h, w = x.shape
-    if getattr(backend, "whole_frame", False):
-        tile = max(tile, WHOLE_FRAME_TILE)
-    if h <= tile + 2 * context and w <= tile + 2 * context:
+    tile = _tile_for(backend, tile)
+    if goes_whole(backend, h, w, tile=tile, context=context):
         return backend(x[None])[0]
     out = np.empty((c, h * scale, w * scale), dtype=np.float32)
     for y0 in range(0, h, tile):
@@ -56,16 +67,15 @@ def upscale_y_u8(backend, y: np.ndarray, scale: int, *, tile: int = 256, context
 
     Through the backend's own uint8 path where it has one and the plane goes whole (OpenVINO: the
     rounding fused into the compiled model); otherwise :func:`upscale_y`, then rounded here."""
-    h, w = y.shape
+    from .pipeline.convert import luma_out
+
     fast = getattr(backend, "upscale_u8", None)
-    if fast is not None and h <= tile + 2 * context and w <= tile + 2 * context:
+    if fast is not None and goes_whole(backend, *y.shape, tile=tile, context=context):
         out = fast(y)
         if out is not None:
             return out
-    f = upscale_y(backend, y.astype(np.float32), scale, tile=tile, context=context)
-    np.rint(f, out=f)
-    np.clip(f, 0, 255, out=f)
-    return f.astype(np.uint8)
+    return luma_out(upscale_y(backend, y.astype(np.float32), scale, tile=tile, context=context), 8, False,
+                    overwrite=True)
 
 
 def upscale_array(model, backend, img: np.ndarray, *, tile: int = 256) -> np.ndarray:

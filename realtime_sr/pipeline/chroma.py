@@ -4,8 +4,8 @@ The luma plane goes through the network; the two chroma planes are scaled by bic
 interpolation (the networks are trained on luma: docs/video.md). On the CPU that resize is a
 large share of a frame's own work once the network is fast: PIL's bicubic took 8.9 ms for the two
 240x135 -> 960x540 planes of a 1080p x4 frame (4.7 ms at x2, 720p), single-threaded, where the
-coarse network itself takes ~40 ms. Here it is a fixed graph compiled by OpenVINO on the
-backend's threads: uint8 in, edge padding, one 5x5 convolution with s*s fixed kernels (one per
+coarse network itself takes ~40 ms. Here it is a fixed graph compiled by OpenVINO, on one
+thread beside the network's: uint8 in, edge padding, one 5x5 convolution with s*s fixed kernels (one per
 output phase: the cubic kernel with a = -0.5, PIL's, at that phase's offsets, the horizontal
 offset shifted for left-sited chroma exactly as :func:`convert.resize_plane` does), DepthToSpace,
 round half to even, clamp, uint8 out. 3.2 ms for the same two planes (2.4 at x2), measured side
@@ -53,8 +53,9 @@ def phase_kernels(scale: int, x0: float) -> np.ndarray:
 
 def _build(scale: int, h: int, w: int, left_sited: bool):
     try:
-        from ..runtime.ov_backend import _opset, core
         from openvino import Model, Type
+
+        from ..runtime.ov_backend import _opset, core, round_to_u8_range
 
         ops = _opset()
         x0 = (1.0 - 1.0 / scale) / 4.0 if left_sited else 0.0
@@ -63,7 +64,7 @@ def _build(scale: int, h: int, w: int, left_sited: bool):
         x = ops.pad(x, np.array([0, 0, 2, 2], np.int64), np.array([0, 0, 2, 2], np.int64), "edge")
         x = ops.convolution(x, ops.constant(phase_kernels(scale, x0)), [1, 1], [0, 0], [0, 0], [1, 1])
         x = ops.depth_to_space(x, "blocks_first", scale)
-        x = ops.convert(ops.clamp(ops.round(x, "half_to_even"), 0.0, 255.0), Type.u8)
+        x = ops.convert(round_to_u8_range(ops, x), Type.u8)
         # one thread: it runs beside the network's own call (the encode stage against the infer
         # stage), and a second pool of cpu_threads() threads would fight the network's for the cores
         config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1,

@@ -6,7 +6,6 @@ Nothing here knows about threads or queues; :mod:`.runner` runs the planned job.
 
 from __future__ import annotations
 
-
 import os
 from dataclasses import dataclass, field, replace
 from fractions import Fraction

@@ -59,27 +59,22 @@ class TimedBackend:
         self.calls = 0
         self.whole_frame = getattr(backend, "whole_frame", False)
 
-    def __call__(self, x):
+    def _timed(self, fn, x):
         t = time.perf_counter()
         try:
-            return self.backend(x)
+            return fn(x)
         finally:
             self.seconds += time.perf_counter() - t
             self.calls += 1
 
+    def __call__(self, x):
+        return self._timed(self.backend, x)
+
     def __getattr__(self, name):
         if name != "upscale_u8" or "backend" not in self.__dict__:
             raise AttributeError(name)
-        inner = getattr(self.backend, "upscale_u8")  # the backend's uint8 plane path, timed like a call
-
-        def timed(y):
-            t = time.perf_counter()
-            try:
-                return inner(y)
-            finally:
-                self.seconds += time.perf_counter() - t
-                self.calls += 1
-        return timed
+        inner = self.backend.upscale_u8  # the backend's uint8 plane path, timed like a call
+        return lambda y: self._timed(inner, y)
 
 
 def prepare(frame, spec: FrameSpec) -> Work:

@@ -80,7 +80,6 @@ def check_precision(precision: str) -> None:
 
 def _u8_io(model):
     """``model`` with uint8 in (scaled by 1/255) and uint8 out (x 255, rounded half to even, clamped)."""
-    import numpy as np
     from openvino import Type
     from openvino.preprocess import PrePostProcessor
 
@@ -90,12 +89,17 @@ def _u8_io(model):
     ppp.input().preprocess().convert_element_type(Type.f32).scale(255.0)
 
     def post(out):
-        x = ops.multiply(out, ops.constant(np.float32(255.0)))
-        return ops.clamp(ops.round(x, "half_to_even"), 0.0, 255.0).output(0)
+        return round_to_u8_range(ops, ops.multiply(out, ops.constant(np.float32(255.0)))).output(0)
 
     ppp.output().postprocess().custom(post)
     ppp.output().tensor().set_element_type(Type.u8)
     return ppp.build()
+
+
+def round_to_u8_range(ops, x):
+    """``x`` rounded half to even (numpy's ``rint``) and clamped to 0-255, as graph nodes; the
+    caller converts to uint8."""
+    return ops.clamp(ops.round(x, "half_to_even"), 0.0, 255.0)
 
 
 def _opset():
@@ -182,11 +186,7 @@ class OvBackend:
             if len(self._u8) >= self.max_static:
                 return None
             req = self._u8[shape] = self._request(shape, u8=True)
-        try:
-            req.infer({0: np.ascontiguousarray(y, dtype=np.uint8)[None, None]}, share_inputs=True)
-        except Exception as exc:  # noqa: BLE001
-            raise BackendError(f"OpenVINO inference failed on input {shape}: {' '.join(str(exc).split())[:200]}") from None
-        return req.get_output_tensor(0).data[0, 0].copy()
+        return _infer(req, np.ascontiguousarray(y, dtype=np.uint8)[None, None])[0, 0].copy()
 
     @property
     def static_shapes(self) -> list[tuple]:
@@ -219,8 +219,14 @@ class OvBackend:
                 req = self._static[shape] = self._request(shape)
             else:
                 req = self._dynamic
-        try:
-            req.infer({0: x}, share_inputs=True)
-        except Exception as exc:  # noqa: BLE001 - e.g. a shape outside the graph's range
-            raise BackendError(f"OpenVINO inference failed on input {shape}: {' '.join(str(exc).split())[:200]}") from None
-        return req.get_output_tensor(0).data.copy()  # the request reuses its buffer on the next call
+        return _infer(req, x).copy()  # the request reuses its buffer on the next call
+
+
+def _infer(req, x: np.ndarray) -> np.ndarray:
+    """One synchronous call; its output tensor's data (the request's own buffer, not a copy)."""
+    try:
+        req.infer({0: x}, share_inputs=True)
+    except Exception as exc:  # noqa: BLE001 - e.g. a shape outside the graph's range
+        raise BackendError(f"OpenVINO inference failed on input {tuple(x.shape)}: "
+                           f"{' '.join(str(exc).split())[:200]}") from None
+    return req.get_output_tensor(0).data
