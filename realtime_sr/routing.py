@@ -120,6 +120,7 @@ class RoutedBackend:
         self.switches = 0  # tiles that changed network from one frame to the next
         self._prev: tuple | None = None  # (grid shape, selected tile indices) of the previous frame
         self._bic, self._bic_key = None, None  # the score's bicubic upsampler, for (channels, device, dtype)
+        self._alphas = TileAlphas()
 
     # ------------------------------------------------------------------ running the two networks
     def _run(self, be, x):
@@ -221,25 +222,37 @@ class RoutedBackend:
                  else [(i // gw, i // gw + 1, i % gw, i % gw + 1) for i in sorted(top)])
         cores, fine = self._fine(x, rects, o, h, w)
 
-        # blend inside the bounding box of the selected cores (plus a feather's reach): alpha is 0 outside
-        by0, by1 = min(cr[0] for cr in cores) * s, max(cr[1] for cr in cores) * s
-        bx0, bx1 = min(cr[2] for cr in cores) * s, max(cr[3] for cr in cores) * s
-        ry0, ry1 = max(by0 - o.feather, 0), min(by1 + o.feather, h * s)
-        rx0, rx1 = max(bx0 - o.feather, 0), min(bx1 + o.feather, w * s)
-        canvas = coarse[:, :, ry0:ry1, rx0:rx1].clone()
-        mask = torch.zeros((1, 1, ry1 - ry0, rx1 - rx0), dtype=coarse.dtype, device=coarse.device)
+        # blend per selected tile: an unselected tile's alpha is 0 (the ramp lies inside the
+        # selection), so only selected tiles change, and a tile's alpha depends only on the
+        # selection within 2 * feather pixels of it, so it is computed once per neighbourhood
+        # pattern and cached (feather_mask over the whole frame did the same work on every pixel
+        # of the selection's bounding box: 8-10 ms of a 1280x720 frame)
+        if x.device.type == "cuda":  # run_tensor may hand back an engine's own output buffer
+            coarse = coarse.clone()
+        sel = torch.zeros(gh * gw, dtype=torch.bool)
+        sel[top] = True
+        sel = sel.view(gh, gw)
+        th, tw = o.tile * s, o.tile * s
         for (y0, y1, x0, x1, py0, px0), sr in zip(cores, fine):
             oy, ox = (y0 - py0) * s, (x0 - px0) * s
-            ty, tx = y0 * s - ry0, x0 * s - rx0
-            canvas[:, :, ty:ty + (y1 - y0) * s, tx:tx + (x1 - x0) * s] = \
-                sr[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
-            mask[:, :, ty:ty + (y1 - y0) * s, tx:tx + (x1 - x0) * s] = 1.0
-        # outside the box counts as unselected, except beyond the frame's own edges
-        alpha = feather_mask(mask, o.feather, edges=(ry0 == 0, ry1 == h * s, rx0 == 0, rx1 == w * s))
-        out = coarse.clone()
-        region = out[:, :, ry0:ry1, rx0:rx1]
-        region += alpha * (canvas - region)
-        return out
+            gy0, gx0 = y0 // o.tile, x0 // o.tile
+            gy1, gx1 = gy0 + math.ceil((y1 - y0) / o.tile), gx0 + math.ceil((x1 - x0) / o.tile)
+            alphas = [[self._alphas.get(sel, gy, gx, th, tw, h * s, w * s, o.feather) for gx in range(gx0, gx1)]
+                      for gy in range(gy0, gy1)]
+            if all(a is None for row in alphas for a in row):  # wholly inside the selection: fine as it is
+                coarse[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = sr[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
+                continue
+            for gy, row in zip(range(gy0, gy1), alphas):
+                ty0, ty1 = gy * th, min((gy + 1) * th, h * s)
+                for gx, a in zip(range(gx0, gx1), row):
+                    tx0, tx1 = gx * tw, min((gx + 1) * tw, w * s)
+                    f = sr[:, :, oy + ty0 - y0 * s:oy + ty1 - y0 * s, ox + tx0 - x0 * s:ox + tx1 - x0 * s]
+                    region = coarse[:, :, ty0:ty1, tx0:tx1]
+                    if a is None:
+                        region.copy_(f)
+                    else:
+                        region += a.to(region.device, region.dtype) * (f - region)
+        return coarse
 
 
     def _fine(self, x, rects, o, h, w):
@@ -275,6 +288,47 @@ class RoutedBackend:
             for k, i in enumerate(part):
                 outs[i] = res[k:k + 1]
         return cores, outs
+
+
+class TileAlphas:
+    """The blend's alpha on one selected tile, cached by what it depends on.
+
+    :func:`feather_mask` of the whole frame's selection mask (1 on selected tiles, the frame's
+    edges replicated), restricted to tile (gy, gx): the selection within ``2 * f`` pixels of the
+    tile decides it, so the mask is built on that neighbourhood only, and the result is kept for
+    the next tile with the same neighbourhood (most tiles of a frame share a handful). ``None``
+    for a tile wholly inside the selection (alpha 1 everywhere: the fine output as it is).
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit, self.cache = limit, {}
+
+    def get(self, sel, gy: int, gx: int, th: int, tw: int, height: int, width: int, f: int):
+        import torch
+
+        ty0, ty1 = gy * th, min((gy + 1) * th, height)
+        tx0, tx1 = gx * tw, min((gx + 1) * tw, width)
+        if f <= 0:
+            return None
+        ry0, ry1 = max(ty0 - 2 * f, 0), min(ty1 + 2 * f, height)
+        rx0, rx1 = max(tx0 - 2 * f, 0), min(tx1 + 2 * f, width)
+        gy_a, gy_b, gx_a, gx_b = ry0 // th, (ry1 - 1) // th + 1, rx0 // tw, (rx1 - 1) // tw + 1
+        block = sel[gy_a:gy_b, gx_a:gx_b]
+        key = (ty0 - ry0, ty1 - ty0, ry1 - ty1, tx0 - rx0, tx1 - tx0, rx1 - tx1, ry0 - gy_a * th, rx0 - gx_a * tw,
+               ry0 == 0, ry1 == height, rx0 == 0, rx1 == width, block.shape, bytes(block.flatten().tolist()))
+        hit = self.cache.get(key, False)
+        if hit is not False:
+            return hit
+        rows = torch.div(torch.arange(ry0, ry1), th, rounding_mode="floor") - gy_a
+        cols = torch.div(torch.arange(rx0, rx1), tw, rounding_mode="floor") - gx_a
+        mask = block[rows][:, cols].to(torch.float32)[None, None]
+        a = feather_mask(mask, f, edges=(ry0 == 0, ry1 == height, rx0 == 0, rx1 == width))
+        a = a[:, :, ty0 - ry0:ty1 - ry0, tx0 - rx0:tx1 - rx0].contiguous()
+        a = None if bool((a >= 1).all()) else a
+        if len(self.cache) >= self.limit:
+            self.cache.clear()
+        self.cache[key] = a
+        return a
 
 
 def merge_tiles(tiles, gw: int) -> list[tuple[int, int, int, int]]:

@@ -272,3 +272,32 @@ def test_huge_images_still_go_in_tiles_with_routing(monkeypatch):
     be.shapes.clear()
     upscale.run_tiled(be, x[:, :60, :60], 2, tile=16, context=4)
     assert be.shapes == [(1, 1, 60, 60)]  # small enough: whole
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tile_alphas_equal_the_whole_frame_feather(seed):
+    """The blend's per-tile alphas, cached by neighbourhood, are feather_mask of the whole frame's
+    selection, tile by tile: partial tiles at the frame's edges, tiles narrower than the ramp."""
+    from realtime_sr.routing import TileAlphas
+
+    rng = np.random.default_rng(seed)
+    th, tw = [(8, 8), (16, 16), (6, 10)][seed % 3]
+    height, width = int(rng.integers(20, 90)), int(rng.integers(20, 90))
+    f = int(rng.integers(1, 5))
+    gh, gw = math.ceil(height / th), math.ceil(width / tw)
+    sel = torch.from_numpy(rng.random((gh, gw)) < 0.5)
+    mask = sel.repeat_interleave(th, 0)[:height].repeat_interleave(tw, 1)[:, :width].float()[None, None]
+    want = feather_mask(mask, f)[0, 0]
+    cache = TileAlphas()
+    for _ in range(2):  # the second pass is answered from the cache
+        for gy in range(gh):
+            for gx in range(gw):
+                a = cache.get(sel, gy, gx, th, tw, height, width, f)
+                ref = want[gy * th:(gy + 1) * th, gx * tw:(gx + 1) * tw]
+                if not sel[gy, gx]:
+                    assert torch.all(ref == 0)
+                    continue
+                if a is None:
+                    assert torch.all(ref == 1)
+                else:
+                    assert torch.allclose(a[0, 0], ref, atol=1e-6)
