@@ -42,6 +42,9 @@ def add_parser(sub, add_model_flags=None) -> argparse.ArgumentParser:
                    "included, of the static shape (default 40 = 32 + 2 x 4, what --mode routed sends)")
     p.add_argument("--engine", action="store_true", help="also build TensorRT engines (needs TensorRT and a GPU)")
     p.add_argument("--rebuild", action="store_true", help="re-export even when the cache has the file")
+    p.add_argument("--record", metavar="FILE", help="also write each model's bf16 gate result to FILE (JSON, merged, "
+                   "keyed by the weights' sha256); realtime_sr/weights/gates.json is the shipped models' record, "
+                   "used where a machine has not gated them itself")
     p.set_defaults(func=run_export)
     return p
 
@@ -113,6 +116,8 @@ def run_export(a) -> int:
             art = fp32
             if prec == "bf16":
                 refused += not gate_bf16(model, fp32, pairs, fp32_psnr, gate_dir, a.force)
+                if a.record and fp32.info.get("gate_bf16", {}).get("measured", True):
+                    record_gate(Path(a.record), model, fp32.info)
                 continue
             if prec != "fp32":
                 for strict in (False, True):
@@ -166,6 +171,34 @@ def run_export(a) -> int:
                                      tile_batch=(a.tile_batch, a.tile_size) if _role(model) == "fine" else None,
                                      out_dir=out, log=log)
     return 1 if refused else 0
+
+
+def record_gate(path: Path, model, info: dict) -> None:
+    """Merge ``model``'s bf16 gate (from its fp32 sidecar ``info``) into the JSON record at ``path``."""
+    import json
+    import platform
+
+    from .runtime.cpu import cpu_features, cpu_model
+
+    try:
+        rec = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError) as exc:
+        from .errors import OutputError
+
+        raise OutputError(f"--record {path}: not a readable JSON record ({exc})") from None
+    try:
+        import openvino
+
+        ov = openvino.__version__.split("-")[0]
+    except ImportError:  # pragma: no cover - gate_bf16 needs it
+        ov = None
+    gate = {k: v for k, v in info["gate_bf16"].items() if k != "set"}
+    gate.update(set=Path(info["gate_bf16"]["set"]).name, openvino=ov, cpu=f"{cpu_model()} ({cpu_features().describe()})",
+                date=__import__("datetime").date.today().isoformat(), python=platform.python_version())
+    rec[info["weights_sha256"]] = {"model": model.name, "bf16": gate}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(dict(sorted(rec.items(), key=lambda kv: kv[1]["model"])), indent=1) + "\n")
+    tmp.replace(path)
 
 
 def default_precisions() -> str:

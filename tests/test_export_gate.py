@@ -43,7 +43,7 @@ def test_onnx_psnr_equals_torch_psnr(tmp_path_factory):
 def _args(model_path, out, gate_set, calib, **kw):
     ns = dict(scale=2, model=[str(model_path)], precision="fp32,int8", out=str(out), opset=17, calib=[str(calib)],
               calib_count=4, gate_set=str(gate_set), force=False, tile_batch=4, tile_size=40, engine=False,
-              rebuild=False)
+              rebuild=False, record=None)
     ns.update(kw)
     return argparse.Namespace(**ns)
 
@@ -179,3 +179,44 @@ def test_export_refuses_bf16_on_a_cpu_without_it(setup, tmp_path, monkeypatch, c
     assert "bf16" not in default_precisions()
     assert run_export(_args(model.path, tmp_path, gate_set, calib, precision="fp32,bf16")) == 1
     assert "bf16: refused: --precision bf16 needs a CPU with bf16 units" in capsys.readouterr().out
+
+
+@needs_openvino
+def test_export_records_the_bf16_gate_where_a_machine_without_a_gate_set_reads_it(
+        setup, tmp_path, monkeypatch, capsys, tmp_path_factory):
+    """`export --record FILE` writes the bf16 gate keyed by the weights' sha256; with that file as the
+    shipped record, a fresh cache (no local gate) takes it: auto says the gate passed at release,
+    and a record that failed makes auto fall back to fp32 and --precision bf16 an error."""
+    import json
+
+    from realtime_sr import runtime
+    from realtime_sr.errors import UsageError
+    from realtime_sr.export_cmd import run_export
+    from realtime_sr.runtime import cpu, make_backend
+
+    if not cpu.cpu_features().bf16:
+        pytest.skip("this CPU has no bf16 units")
+    model, gate_set, calib = setup
+    seeded(tmp_path_factory, model, tmp_path / "a")
+    monkeypatch.setenv("REALTIME_SR_CACHE", str(tmp_path / "a"))
+    rec = tmp_path / "gates.json"
+    assert run_export(_args(model.path, tmp_path / "a", gate_set, calib, precision="bf16", record=str(rec))) == 0
+    capsys.readouterr()
+    data = json.loads(rec.read_text())
+    (entry,) = data.values()
+    assert entry["bf16"]["passed"] is True and entry["bf16"]["set"] == gate_set.name and entry["model"] == model.name
+
+    monkeypatch.setattr(runtime, "RELEASE_GATES", rec)
+    seeded(tmp_path_factory, model, tmp_path / "b")
+    monkeypatch.setenv("REALTIME_SR_CACHE", str(tmp_path / "b"))  # a machine that never gated it
+    said = []
+    be = make_backend(model, backend="openvino", precision="auto", log=said.append)
+    assert be.name == "openvino-cpu-bf16"
+    assert any("gate passed at release" in m for m in said) and not any("not been quality-gated" in m for m in said)
+
+    entry["bf16"]["passed"] = False
+    rec.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="bf16 failed its quality gate"):
+        make_backend(model, backend="openvino", precision="bf16", log=None)
+    said = []
+    assert make_backend(model, backend="openvino", precision="auto", log=said.append).name == "openvino-cpu-fp32"

@@ -78,3 +78,21 @@ def test_interpolation_blends_two_networks_of_one_architecture(tmp_path):
     with pytest.raises(UsageError, match="alpha must be in"):
         interpolate(a, b, 1.5, tmp_path / "bad.safetensors", log=lambda m: None)
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_every_shipped_model_has_its_bf16_gate_recorded():
+    """realtime_sr/weights/gates.json holds a passed bf16 gate for the current bytes of every shipped
+    weights file (re-record with `realtime-sr export --precision bf16 --record ...` after retraining)."""
+    import hashlib
+    import json
+
+    from realtime_sr.models import shipped_models
+    from realtime_sr.runtime import RELEASE_GATES
+
+    rec = json.loads(RELEASE_GATES.read_text())
+    for name, path in shipped_models().items():
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert sha in rec, f"{name}: no bf16 gate recorded for these weights"
+        gate = rec[sha]["bf16"]
+        assert rec[sha]["model"] == name and gate["set"] == "Set14" and gate["passed"] is True
+        assert gate["drop_db"] <= gate["tolerance_db"] == 0.05

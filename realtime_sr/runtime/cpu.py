@@ -122,4 +122,6 @@ def default_precision(backend: str, feats: CpuFeatures | None = None, bf16_gate:
         return "fp32", "no bf16 units on this CPU"
     if bf16_gate and bf16_gate.get("passed") is False:
         return "fp32", "bf16 failed this model's quality gate"
-    return "bf16", "bf16 units on this CPU" + (", bf16 gate passed" if bf16_gate and bf16_gate.get("passed") else "")
+    passed = bool(bf16_gate and bf16_gate.get("passed"))
+    return "bf16", "bf16 units on this CPU" + (", bf16 gate passed" if passed else "") + (
+        " at release" if passed and bf16_gate.get("release") else "")
