@@ -55,9 +55,9 @@ def _build(scale: int, h: int, w: int, left_sited: bool):
     try:
         from openvino import Model, Type
 
-        from ..runtime.ov_backend import _opset, core, round_to_u8_range
+        from ..runtime.ov_backend import opset, core, round_to_u8_range
 
-        ops = _opset()
+        ops = opset()
         x0 = (1.0 - 1.0 / scale) / 4.0 if left_sited else 0.0
         p = ops.parameter([2, 1, h, w], Type.u8)
         x = ops.convert(p, Type.f32)

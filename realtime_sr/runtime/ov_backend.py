@@ -83,7 +83,7 @@ def _u8_io(model):
     from openvino import Type
     from openvino.preprocess import PrePostProcessor
 
-    ops = _opset()
+    ops = opset()
     ppp = PrePostProcessor(model)
     ppp.input().tensor().set_element_type(Type.u8)
     ppp.input().preprocess().convert_element_type(Type.f32).scale(255.0)
@@ -102,7 +102,8 @@ def round_to_u8_range(ops, x):
     return ops.clamp(ops.round(x, "half_to_even"), 0.0, 255.0)
 
 
-def _opset():
+def opset():
+    """OpenVINO's opset13 module (graph building: the uint8 pre/post-processing, the chroma graph)."""
     import importlib
 
     for name in ("openvino.opset13", "openvino.runtime.opset13"):
