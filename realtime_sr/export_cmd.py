@@ -175,6 +175,7 @@ def run_export(a) -> int:
 
 def record_gate(path: Path, model, info: dict) -> None:
     """Merge ``model``'s bf16 gate (from its fp32 sidecar ``info``) into the JSON record at ``path``."""
+    import datetime
     import json
     import platform
 
@@ -193,8 +194,9 @@ def record_gate(path: Path, model, info: dict) -> None:
     except ImportError:  # pragma: no cover - gate_bf16 needs it
         ov = None
     gate = {k: v for k, v in info["gate_bf16"].items() if k != "set"}
-    gate.update(set=Path(info["gate_bf16"]["set"]).name, openvino=ov, cpu=f"{cpu_model()} ({cpu_features().describe()})",
-                date=__import__("datetime").date.today().isoformat(), python=platform.python_version())
+    gate.update(set=Path(info["gate_bf16"]["set"]).name, openvino=ov,
+                cpu=f"{cpu_model()} ({cpu_features().describe()})",
+                date=datetime.date.today().isoformat(), python=platform.python_version())
     rec[info["weights_sha256"]] = {"model": model.name, "bf16": gate}
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(dict(sorted(rec.items(), key=lambda kv: kv[1]["model"])), indent=1) + "\n")

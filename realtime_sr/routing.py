@@ -237,7 +237,7 @@ class RoutedBackend:
             oy, ox = (y0 - py0) * s, (x0 - px0) * s
             gy0, gx0 = y0 // o.tile, x0 // o.tile
             gy1, gx1 = gy0 + math.ceil((y1 - y0) / o.tile), gx0 + math.ceil((x1 - x0) / o.tile)
-            alphas = [[self._alphas.get(sel, gy, gx, th, tw, h * s, w * s, o.feather) for gx in range(gx0, gx1)]
+            alphas = [[self._alphas.get(sel, gy, gx, th, tw, h * s, w * s, o.feather, coarse) for gx in range(gx0, gx1)]
                       for gy in range(gy0, gy1)]
             if all(a is None for row in alphas for a in row):  # wholly inside the selection: fine as it is
                 coarse[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = sr[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
@@ -251,7 +251,7 @@ class RoutedBackend:
                     if a is None:
                         region.copy_(f)
                     else:
-                        region += a.to(region.device, region.dtype) * (f - region)
+                        region += a * (f - region)
         return coarse
 
 
@@ -303,19 +303,21 @@ class TileAlphas:
     def __init__(self, limit: int = 4096) -> None:
         self.limit, self.cache = limit, {}
 
-    def get(self, sel, gy: int, gx: int, th: int, tw: int, height: int, width: int, f: int):
+    def get(self, sel, gy: int, gx: int, th: int, tw: int, height: int, width: int, f: int, like):
+        """Alpha of tile (gy, gx) as a tensor of ``like``'s device and dtype (kept there), or None."""
         import torch
 
-        ty0, ty1 = gy * th, min((gy + 1) * th, height)
-        tx0, tx1 = gx * tw, min((gx + 1) * tw, width)
         if f <= 0:
             return None
+        ty0, ty1 = gy * th, min((gy + 1) * th, height)
+        tx0, tx1 = gx * tw, min((gx + 1) * tw, width)
         ry0, ry1 = max(ty0 - 2 * f, 0), min(ty1 + 2 * f, height)
         rx0, rx1 = max(tx0 - 2 * f, 0), min(tx1 + 2 * f, width)
         gy_a, gy_b, gx_a, gx_b = ry0 // th, (ry1 - 1) // th + 1, rx0 // tw, (rx1 - 1) // tw + 1
         block = sel[gy_a:gy_b, gx_a:gx_b]
         key = (ty0 - ry0, ty1 - ty0, ry1 - ty1, tx0 - rx0, tx1 - tx0, rx1 - tx1, ry0 - gy_a * th, rx0 - gx_a * tw,
-               ry0 == 0, ry1 == height, rx0 == 0, rx1 == width, block.shape, bytes(block.flatten().tolist()))
+               ry0 == 0, ry1 == height, rx0 == 0, rx1 == width, block.shape, bytes(block.flatten().tolist()),
+               like.device, like.dtype)
         hit = self.cache.get(key, False)
         if hit is not False:
             return hit
@@ -324,7 +326,7 @@ class TileAlphas:
         mask = block[rows][:, cols].to(torch.float32)[None, None]
         a = feather_mask(mask, f, edges=(ry0 == 0, ry1 == height, rx0 == 0, rx1 == width))
         a = a[:, :, ty0 - ry0:ty1 - ry0, tx0 - rx0:tx1 - rx0].contiguous()
-        a = None if bool((a >= 1).all()) else a
+        a = None if bool((a >= 1).all()) else a.to(like.device, like.dtype)
         if len(self.cache) >= self.limit:
             self.cache.clear()
         self.cache[key] = a

@@ -37,9 +37,9 @@ def run_tiled(backend, x: np.ndarray, scale: int, *, tile: int = 256, context: i
     in tiles, that large, so memory stays bounded.
     """
     c, h, w = x.shape
-    tile = _tile_for(backend, tile)
     if goes_whole(backend, h, w, tile=tile, context=context):
         return backend(x[None])[0]
+    tile = _tile_for(backend, tile)
     out = np.empty((c, h * scale, w * scale), dtype=np.float32)
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):

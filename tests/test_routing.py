@@ -292,7 +292,7 @@ def test_tile_alphas_equal_the_whole_frame_feather(seed):
     for _ in range(2):  # the second pass is answered from the cache
         for gy in range(gh):
             for gx in range(gw):
-                a = cache.get(sel, gy, gx, th, tw, height, width, f)
+                a = cache.get(sel, gy, gx, th, tw, height, width, f, want)
                 ref = want[gy * th:(gy + 1) * th, gx * tw:(gx + 1) * tw]
                 if not sel[gy, gx]:
                     assert torch.all(ref == 0)
