@@ -80,6 +80,29 @@ def test_interpolation_blends_two_networks_of_one_architecture(tmp_path):
     assert not (tmp_path / "bad.safetensors").exists()
 
 
+def test_interpolation_with_a_base_carries_the_fine_tuning_onto_a_newer_network(tmp_path):
+    """--base: a + alpha * (b - base), for a real model whose clean parent has trained further."""
+    import torch
+
+    from realtime_sr.checkpoints import load_weights, read_metadata, save_weights
+    from realtime_sr.train.interp import interpolate
+
+    src = models.WEIGHTS_DIR
+    base, b = src / "fine_x2.safetensors", src / "fine_x2_real.safetensors"
+    sb, mb = load_weights(base)
+    newer = save_weights(tmp_path / "newer.safetensors",
+                         {k: v + 0.01 if v.is_floating_point() else v for k, v in sb.items()}, mb)
+    out = interpolate(newer, b, 0.5, tmp_path / "tv.safetensors", base=base, log=lambda m: None)
+    got, tn, tb, t0 = (load_weights(p)[0] for p in (out, newer, b, base))
+    for k in ("head.0.weight", "tail.weight"):
+        assert torch.allclose(got[k], tn[k] + 0.5 * (tb[k] - t0[k]), atol=1e-6)
+    rec = read_metadata(out)["training"]["interpolation"]
+    assert rec["base"]["file"] == "fine_x2.safetensors" and rec["rule"].startswith("a + alpha")
+    with pytest.raises(UsageError, match="not the same architecture"):
+        interpolate(newer, b, 0.5, tmp_path / "bad.safetensors", base=src / "coarse_x2.safetensors",
+                    log=lambda m: None)
+
+
 def test_every_shipped_model_has_its_bf16_gate_recorded():
     """realtime_sr/weights/gates.json holds a passed bf16 gate for the current bytes of every shipped
     weights file (re-record with `realtime-sr export --precision bf16 --record ...` after retraining)."""

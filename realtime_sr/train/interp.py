@@ -10,6 +10,14 @@ of what the fine-tuning cost on clean input (docs/real.md has the measured trade
 
 The result's metadata is B's, with ``training.interpolation`` saying what was blended and the
 ``metrics`` measured again on the ``--eval`` folders by the literature's protocol.
+
+When ``a`` has itself been trained further since ``b`` was fine-tuned from it, ``--base`` names the
+network ``b`` started from and the blend carries ``b``'s change onto the newer ``a``:
+``a + alpha * (b - base)`` (a task vector, as in model-merging work); this is how a real-world
+model follows a clean one that kept training, without fine-tuning it again.
+
+    python -m realtime_sr.train.interp NEW_A.safetensors B.safetensors --base OLD_A.safetensors \
+        --alpha 0.45 --out C.safetensors
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from pathlib import Path
 from ..errors import RealtimeSRError, UsageError
 
 
-def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, eval_dirs=(), log=print) -> Path:
+def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, base=None, eval_dirs=(),
+                log=print) -> Path:
     from ..checkpoints import build_network, load_weights, save_weights
 
     if not 0.0 <= alpha <= 1.0:
@@ -30,13 +39,23 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
     sb, mb = load_weights(b)
     if (ma["arch"], ma["hparams"]) != (mb["arch"], mb["hparams"]) or sa.keys() != sb.keys():
         raise UsageError(f"{a} and {b} are not the same architecture")
-    state = {k: (alpha * sb[k].double() + (1 - alpha) * sa[k].double()).to(sb[k].dtype)
-             if sb[k].is_floating_point() else sb[k] for k in sb}
+    if base is None:
+        state = {k: (alpha * sb[k].double() + (1 - alpha) * sa[k].double()).to(sb[k].dtype)
+                 if sb[k].is_floating_point() else sb[k] for k in sb}
+        rule = "alpha * b + (1 - alpha) * a, every float tensor (batch-norm statistics too)"
+    else:
+        s0, m0 = load_weights(base)
+        if (m0["arch"], m0["hparams"]) != (mb["arch"], mb["hparams"]) or s0.keys() != sb.keys():
+            raise UsageError(f"{base} and {b} are not the same architecture")
+        state = {k: (sa[k].double() + alpha * (sb[k].double() - s0[k].double())).to(sb[k].dtype)
+                 if sb[k].is_floating_point() else sb[k] for k in sb}
+        rule = "a + alpha * (b - base), every float tensor (batch-norm statistics too)"
     meta = dict(mb)
-    meta["training"] = {**mb["training"], "interpolation": {
-        "alpha": alpha, "a": {"file": Path(a).name, "name": ma.get("name")},
-        "b": {"file": Path(b).name, "name": mb.get("name")},
-        "rule": "alpha * b + (1 - alpha) * a, every float tensor (batch-norm statistics too)"}}
+    record = {"alpha": alpha, "a": {"file": Path(a).name, "name": ma.get("name")},
+              "b": {"file": Path(b).name, "name": mb.get("name")}, "rule": rule}
+    if base is not None:
+        record["base"] = {"file": Path(base).name, "name": m0.get("name")}
+    meta["training"] = {**mb["training"], "interpolation": record}
     path = save_weights(out, state, meta)
     if eval_dirs:
         from ..evaluate import evaluate, load_pairs
@@ -67,11 +86,13 @@ def main(argv=None) -> int:
     ap.add_argument("a", help="the network fine-tuned from (weights file)")
     ap.add_argument("b", help="its fine-tuned version (weights file)")
     ap.add_argument("--alpha", type=float, required=True, help="share of b (0: a, 1: b)")
+    ap.add_argument("--base", help="the network b was fine-tuned from, when a has trained further since: "
+                                   "the result is a + alpha * (b - base)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--eval", action="append", default=[], help="folder to measure the result on (repeatable)")
     a = ap.parse_args(argv)
     try:
-        interpolate(a.a, a.b, a.alpha, a.out, eval_dirs=a.eval, log=lambda m: print(m, file=sys.stderr))
+        interpolate(a.a, a.b, a.alpha, a.out, base=a.base, eval_dirs=a.eval, log=lambda m: print(m, file=sys.stderr))
     except RealtimeSRError as exc:
         print(f"realtime-sr: error: {exc}", file=sys.stderr)
         return exc.exit_code
