@@ -133,6 +133,8 @@ def load_model(model: str | Path | None = None, *, scale: int | None = None, mod
         raise UsageError(f"{path.name} is a x{meta['scale']} model, but --scale {scale} was asked")
     net.eval()
     fuse_batchnorm(net)
+    if hasattr(net, "fold_tail"):  # the fine network: its output conv before the last PixelShuffle
+        net.fold_tail()
     for p in net.parameters():
         p.requires_grad_(False)
     name = meta.get("name") or path.stem

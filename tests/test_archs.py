@@ -98,3 +98,24 @@ def test_bicubic_skip_is_exactly_torch_bicubic_at_every_pixel(scale):
     out = BicubicUpsample(scale=scale, channels=3)(x)
     assert out.shape == ref.shape
     assert torch.allclose(out, ref, atol=1e-5)  # borders included: edge pixels are clamped in both
+
+
+@pytest.mark.parametrize("scale,skip", [(2, True), (2, False), (4, True)])
+def test_fine_network_folded_tail_gives_the_same_output(scale, skip):
+    """fold_tail (used at inference) moves the output conv before the last PixelShuffle, exactly."""
+    import copy
+
+    from realtime_sr.archs.fuse import fuse_batchnorm
+    from realtime_sr.archs.generator import SRGANGenerator
+
+    torch.manual_seed(0)
+    g = SRGANGenerator(scale=scale, in_channels=1, num_features=8, num_blocks=2, bicubic_skip=skip).eval()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    fuse_batchnorm(g)
+    x = torch.rand(2, 1, 11, 14)  # odd sizes: the borders' zero padding must map to the LR's
+    f = copy.deepcopy(g).fold_tail()
+    assert f.folded and not any(isinstance(m, torch.nn.PixelShuffle) for m in f.upsample[-2:])
+    assert torch.allclose(f(x), g(x), atol=1e-5)
+    assert f.fold_tail() is f  # idempotent
