@@ -195,7 +195,7 @@ def test_real_sigint_then_resume(tmp_path, model, capsys):
     then --resume."""
     import signal
 
-    src = make_clip(tmp_path / "in.mp4", frames=90, width=96, height=64, audio=True)
+    src = make_clip(tmp_path / "in.mp4", frames=30, width=96, height=64, audio=True)
     proc = start_run_and_pause(src, tmp_path / "out.mp4", model)
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGCONT)
