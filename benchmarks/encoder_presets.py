@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import platform
+import os
 import statistics
 import sys
 import time
@@ -25,17 +25,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from realtime_sr.metrics import psnr_y  # noqa: E402
+from realtime_sr.runtime.cpu import cpu_model  # noqa: E402
+
 CLIP = ROOT.parent / "shared" / "data" / "videos" / "chaplin.mp4"
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def upscaled_frames(clip: Path, count: int, scale: int):
@@ -74,18 +69,14 @@ def encode(frames, rate, preset: str, crf: int):
     return dt, buf.getvalue()
 
 
-def psnr_y(data: bytes, frames) -> float:
+def decoded_psnr_y(data: bytes, frames) -> float:
+    """Mean PSNR-Y of the encoded file's frames against the frames fed in."""
     import av
 
     h = frames[0].shape[0] * 2 // 3
-    vals = []
     with av.open(io.BytesIO(data)) as c:
-        for i, fr in enumerate(c.decode(video=0)):
-            y = fr.to_ndarray(format="yuv420p")[:h].astype(np.float64)
-            ref = frames[i][:h].astype(np.float64)
-            mse = np.mean((y - ref) ** 2)
-            vals.append(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
-    return float(np.mean(vals))
+        return float(np.mean([psnr_y(fr.to_ndarray(format="yuv420p")[:h], frames[i][:h], border=0)
+                              for i, fr in enumerate(c.decode(video=0))]))
 
 
 def main(argv=None) -> int:
@@ -115,10 +106,10 @@ def main(argv=None) -> int:
     secs = len(frames) / float(rate)
     lines = ["# x264 presets on upscaled video: encode time, size, PSNR-Y", "",
              f"- command: `python benchmarks/encoder_presets.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
-             f"- machine: {cpu_name()}, {len(__import__('os').sched_getaffinity(0))} logical cores; "
-             f"date {datetime.date.today().isoformat()}",
-             f"- frames: first {len(frames)} of `{clip.name}`, bicubic x{a.scale} to {w}x{h}, yuv420p; "
-             f"libx264 CRF {a.crf}, x264's own threads; median of {a.rounds} interleaved rounds",
+             (f"- machine: {cpu_model()}, {len(os.sched_getaffinity(0))} logical cores; "
+              f"date {datetime.date.today().isoformat()}"),
+             (f"- frames: first {len(frames)} of `{clip.name}`, bicubic x{a.scale} to {w}x{h}, yuv420p; "
+              f"libx264 CRF {a.crf}, x264's own threads; median of {a.rounds} interleaved rounds"),
              "- PSNR-Y: the decoded file against the frames fed in (what the encoder takes from the output)", "",
              "| preset | encode ms/frame | vs medium | size kB | kbit/s | PSNR-Y dB |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -128,7 +119,7 @@ def main(argv=None) -> int:
         rel = f"{t / med:.2f}x" if med else "-"
         size = len(data[p])
         lines.append(f"| {p} | {t:.1f} | {rel} | {size / 1000:.0f} | {size * 8 / secs / 1000:.0f} | "
-                     f"{psnr_y(data[p], frames):.2f} |")
+                     f"{decoded_psnr_y(data[p], frames):.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

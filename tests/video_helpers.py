@@ -225,10 +225,7 @@ def start_run_and_pause(src, out, model):
 
     args = [sys.executable, "-m", "realtime_sr", "video", str(src), str(out), "--model", str(model),
             "--segment-seconds", "0.2", "--queue", "1", *FAST]
-    # a job started in the background of a non-interactive shell (a CI runner's) inherits SIGINT
-    # ignored, and Python then installs no Ctrl-C handler: give the run the default disposition
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     manifest = out.parent / f".{out.name}.rsr-work" / "manifest.json"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:

@@ -100,7 +100,7 @@ class SRGANGenerator(nn.Module):
     folded = False
 
     @torch.no_grad()
-    def fold_tail(self) -> "SRGANGenerator":
+    def fold_tail(self) -> SRGANGenerator:
         """Inference only (in place): the output convolution at the last stage's input resolution.
 
         ``out[o, 2i+a, 2j+b] = sum W[o, c, dy, dx] * F[c, 2i+a+dy, 2j+b+dx]`` with
@@ -133,13 +133,11 @@ class SRGANGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
         feat = feat + self.body_tail(self.body(feat))  # the long skip
-        if self.folded:
-            out = self.tail(self.upsample(feat))  # (N, 4 * C, sH / 2, sW / 2)
+        out = self.tail(self.upsample(feat))
+        if self.folded:  # out is (N, 4 * C, sH / 2, sW / 2): the last shuffle is still to come
             if self.bicubic_skip and self.scale == 2:
                 return nn.functional.pixel_shuffle(out + self.skip.phases(x), 2)
             out = nn.functional.pixel_shuffle(out, 2)
-        else:
-            out = self.tail(self.upsample(feat))
         if self.bicubic_skip:
             out = out + self.skip(x)
         return out

@@ -29,6 +29,11 @@ from pathlib import Path
 from ..errors import RealtimeSRError, UsageError
 
 
+def _same_architecture(x, mx, sx, y, my, sy) -> None:
+    if (mx["arch"], mx["hparams"]) != (my["arch"], my["hparams"]) or sx.keys() != sy.keys():
+        raise UsageError(f"{x} and {y} are not the same architecture")
+
+
 def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, base=None, eval_dirs=(),
                 log=print) -> Path:
     from ..checkpoints import build_network, load_weights, save_weights
@@ -37,19 +42,16 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
         raise UsageError(f"--alpha must be in [0, 1], not {alpha}")
     sa, ma = load_weights(a)
     sb, mb = load_weights(b)
-    if (ma["arch"], ma["hparams"]) != (mb["arch"], mb["hparams"]) or sa.keys() != sb.keys():
-        raise UsageError(f"{a} and {b} are not the same architecture")
-    if base is None:
-        state = {k: (alpha * sb[k].double() + (1 - alpha) * sa[k].double()).to(sb[k].dtype)
-                 if sb[k].is_floating_point() else sb[k] for k in sb}
+    _same_architecture(a, ma, sa, b, mb, sb)
+    if base is None:  # alpha * b + (1 - alpha) * a is a + alpha * (b - a)
+        s0, m0 = sa, ma
         rule = "alpha * b + (1 - alpha) * a, every float tensor (batch-norm statistics too)"
     else:
         s0, m0 = load_weights(base)
-        if (m0["arch"], m0["hparams"]) != (mb["arch"], mb["hparams"]) or s0.keys() != sb.keys():
-            raise UsageError(f"{base} and {b} are not the same architecture")
-        state = {k: (sa[k].double() + alpha * (sb[k].double() - s0[k].double())).to(sb[k].dtype)
-                 if sb[k].is_floating_point() else sb[k] for k in sb}
+        _same_architecture(base, m0, s0, b, mb, sb)
         rule = "a + alpha * (b - base), every float tensor (batch-norm statistics too)"
+    state = {k: (sa[k].double() + alpha * (sb[k].double() - s0[k].double())).to(sb[k].dtype)
+             if sb[k].is_floating_point() else sb[k] for k in sb}
     meta = dict(mb)
     record = {"alpha": alpha, "a": {"file": Path(a).name, "name": ma.get("name")},
               "b": {"file": Path(b).name, "name": mb.get("name")}, "rule": rule}
