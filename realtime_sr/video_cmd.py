@@ -40,6 +40,9 @@ def add_parser(sub, add_model_flags) -> None:
     g.add_argument("--segment-seconds", dest="segment_seconds", type=float, default=10.0,
                    help="length of the resumable segments (default 10 s)")
     g.add_argument("--queue", type=int, default=4, help="frames buffered between stages (default 4)")
+    g.add_argument("--workers", type=int, help="frames the network runs at once, each on its own OpenVINO stream "
+                   "with a share of the cores (default: 2 for --mode coarse, fine and gan on a CPU with 2+ cores, "
+                   "1 for routed; other backends run 1)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -55,6 +58,7 @@ def _job(a, src: Path, dst: Path):
                                         pix_fmt=a.pix_fmt),
                     tile=a.tile, start=a.start, duration=a.duration, audio=a.audio, subtitles=a.subtitles,
                     overwrite=a.overwrite, resume=a.resume, segment_seconds=a.segment_seconds, queue=a.queue,
+                    workers=a.workers,
                     progress=a.progress and sys.stderr.isatty())
 
 

@@ -256,12 +256,12 @@ def test_openvino_uint8_planes_match_the_float_path(tmp_path_factory, cache, arc
     out = upscale_y_u8(be, y, 2, tile=1024, context=model.context)
     ref = convert.luma_out(upscale_y(be, y.astype(np.float32), 2, tile=1024, context=model.context), 8, False)
     np.testing.assert_array_equal(y, before)
-    assert out.dtype == np.uint8 and out.shape == (60, 80) and len(be._u8) == 1  # the fused path ran
+    assert out.dtype == np.uint8 and out.shape == (60, 80) and len(be._u8_set) == 1  # the fused path ran
     diff = np.abs(out.astype(int) - ref.astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # a rounding tie at most, on a few pixels
     # a plane too large to go whole: tiles through the float graph, rounded the same way
     big = upscale_y_u8(be, y, 2, tile=16, context=4)
-    assert big.dtype == np.uint8 and np.abs(big.astype(int) - ref.astype(int)).max() <= 1 and len(be._u8) == 1
+    assert big.dtype == np.uint8 and np.abs(big.astype(int) - ref.astype(int)).max() <= 1 and len(be._u8_set) == 1
 
 
 @needs_openvino
@@ -275,6 +275,37 @@ def test_openvino_static_shapes_are_capped(tmp_path_factory, cache):
         x = np.random.default_rng(w).random((1, 1, 12, w), dtype=np.float32)
         np.testing.assert_allclose(be(x), TorchBackend(model.net)(x), atol=1e-4)
     assert len(be.static_shapes) == 2
+
+
+@needs_openvino
+def test_openvino_streams_run_frames_at_once_with_the_same_results(tmp_path_factory, cache):
+    """Two streams, two threads calling at once (the video pipeline's inference workers): each
+    thread gets its own requests, and every frame comes back as one stream alone gives it."""
+    import threading
+
+    model = tiny(tmp_path_factory, "srgan_generator")
+    one = make_backend(model, backend="openvino", precision="fp32", log=None)
+    two = make_backend(model, backend="openvino", precision="fp32", streams=2, log=None)
+    assert one.streams == 1 and two.streams == 2 and two.name == "openvino-cpu-fp32-2streams"
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(16, 236, (24, 32), dtype=np.uint8) for _ in range(8)]
+    want = [one.upscale_u8(y) for y in frames]
+    got: dict[int, np.ndarray] = {}
+
+    def work(idx):
+        for i in idx:
+            got[i] = two.upscale_u8(frames[i])
+            got[100 + i] = two(frames[i][None, None].astype(np.float32) / 255)
+
+    threads = [threading.Thread(target=work, args=(range(k, 8, 2),)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, y in enumerate(frames):
+        np.testing.assert_array_equal(got[i], want[i])
+        np.testing.assert_allclose(got[100 + i], one(y[None, None].astype(np.float32) / 255), atol=1e-5)
+    assert len(two._u8_set) == 1  # one static compile of the plane shape, shared by both threads
 
 
 @needs_openvino

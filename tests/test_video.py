@@ -283,3 +283,52 @@ def test_encoder_defaults_by_mode(tmp_path, model, capsys):
     assert "encoder libx264 crf 18 preset veryfast" in err
     stages = [p.split()[0] for p in err.split("profile, ms per frame: ")[1].splitlines()[0].split(", ")]
     assert stages[:3] == ["decode", "planes", "model"] and "encode" in stages
+
+
+needs_openvino = pytest.mark.skipif(__import__("importlib").util.find_spec("openvino") is None,
+                                    reason="OpenVINO is not installed (pip install openvino)")
+
+
+def _planes(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return [(f.pts, f.to_ndarray(format="yuv420p")) for f in c.decode(video=0)]
+
+
+@needs_openvino
+def test_two_inference_workers_keep_frame_order(tmp_path, model, capsys, monkeypatch):
+    """With two frames in the network at once (OpenVINO streams), frames that finish out of order
+    are put back in order: the output equals the one-worker run frame for frame."""
+    import time
+
+    from realtime_sr.pipeline import stages
+
+    src = make_clip(tmp_path / "in.mp4", frames=16)
+    flags = ["--model", model, "--backend", "openvino", "--precision", "fp32", "--preset", "ultrafast",
+             "--no-progress", "--crf", "0"]
+    assert run_cli("video", src, tmp_path / "one.mp4", *flags, "--workers", "1") == 0
+    real = stages.infer
+
+    def uneven(work, spec, backend):  # even frames slower: the next one overtakes them
+        time.sleep(0.05 if work.seq % 2 == 0 else 0)
+        return real(work, spec, backend)
+
+    monkeypatch.setattr(stages, "infer", uneven)
+    capsys.readouterr()
+    assert run_cli("video", src, tmp_path / "two.mp4", *flags, "--workers", "2") == 0
+    assert "on 2 inference threads" in capsys.readouterr().err
+    one, two = _planes(tmp_path / "one.mp4"), _planes(tmp_path / "two.mp4")
+    assert [p for p, _ in two] == [p for p, _ in one] and len(one) == 16
+    for (_, a), (_, b) in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("extra, text", [(["--workers", "0"], "--workers must be at least 1"),
+                                         (["--workers", "2", "--mode", "routed"], "routed mode runs one frame")])
+def test_bad_workers_are_refused(tmp_path, model, capsys, extra, text):
+    src = make_clip(tmp_path / "in.mp4", frames=2)
+    rc = run_cli("video", src, tmp_path / "out.mp4", "--model", model, *FAST, *extra)
+    err = capsys.readouterr().err
+    assert rc != 0 and text in err and "Traceback" not in err
+    assert not (tmp_path / "out.mp4").exists()

@@ -7,11 +7,16 @@ ahead of another by more than ``queue`` frames):
     infer thread   (:meth:`Pipeline.infer_stage`):   the model (Y plane or RGB) -> q_out
     main thread    (:meth:`Pipeline.encode_stage`):  chroma resize + encode + segment files (+ progress bar)
 
+With a backend of N streams (OpenVINO, :func:`.job.inference_workers`) N infer threads take frames
+from q_in at once; each frame carries its place (``Work.seq``) and the encode stage puts them back
+in order, so the output is the one-thread output frame for frame.
+
 Before them, :func:`.job.plan` checks and sets up everything (probe, encoder, trial mux, model);
 after them, :func:`assemble_output` writes the final file from the segments and the input's
 audio/subtitles into a temporary file beside OUT, which is renamed to OUT. Any error or Ctrl-C
 leaves OUT absent and the work folder in place for ``--resume``. Each stage adds up the seconds it
-spends working and waiting (``Pipeline.times``), the per-stage profile of the summary.
+spends working and waiting (``Pipeline.times``), the per-stage profile of the summary (the infer
+entries add up all the infer threads).
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ def _run(job: VideoJob, p: Plan, log, t_start: float) -> Result:
 
     ow, oh = p.spec.out_size
     res = Result(frames=sum(x["frames"] for x in work.segments), seconds=time.perf_counter() - t_start,
-                 model_seconds=p.backend.seconds, pipeline_seconds=pipe.seconds,
+                 model_seconds=p.backend.seconds, pipeline_seconds=pipe.seconds, workers=pipe.workers,
                  bytes=Path(job.output).stat().st_size, width=ow, height=oh, damaged=stats.damaged_packets,
                  truncated=stats.truncated, resumed_frames=resumed, profile=pipe.profile())
     summarize(job, p, res, stats, pipe.encoded, log)
@@ -111,6 +116,8 @@ class Pipeline:
         self.times = dict.fromkeys(STAGES, 0.0)
         self.encoded = 0
         self.seconds = 0.0
+        # one inference thread per OpenVINO stream: frames in flight at once, put back in order by encode
+        self.workers = max(1, int(getattr(p.backend, "streams", 1)))
 
     # ------------------------------------------------------------------ queues
     def _put(self, q, item, wait_key: str) -> bool:
@@ -146,6 +153,7 @@ class Pipeline:
         job, p, times = self.job, self.plan, self.times
         it = iter_frames(p.info.path, start_s=job.start, end_s=p.end_s, after_pts=self.after_pts,
                          stats=self.stats, seek=p.info.real_pts)
+        seq = 0
         while not self.stop.is_set():
             t = time.perf_counter()
             frame = next(it, None)
@@ -156,6 +164,7 @@ class Pipeline:
             w = stages.prepare(frame, p.spec)
             w.pts -= p.t0
             w.duration = w.duration or p.default_duration
+            w.seq, seq = seq, seq + 1
             times["planes"] += time.perf_counter() - t1
             if not self._put(self.q_in, w, "decode wait"):
                 break
@@ -165,6 +174,8 @@ class Pipeline:
         while True:
             w = self._get(self.q_in, "infer wait")
             if w is _END:
+                if self.workers > 1:  # the other inference threads need the end mark too
+                    self._put(self.q_in, _END, "infer wait")
                 break
             t = time.perf_counter()
             w = stages.infer(w, self.plan.spec, self.plan.backend)
@@ -190,11 +201,23 @@ class Pipeline:
 
         p, work, times = self.plan, self.work, self.times
         writer = None
+        pending: dict[int, object] = {}  # frames that came back ahead of an earlier one (several inference threads)
+        ends, next_seq = 0, 0
         try:
             while True:
-                w = self._get(self.q_out, "encode wait")
-                if w is _END:
-                    break
+                if next_seq in pending:
+                    w = pending.pop(next_seq)
+                else:
+                    w = self._get(self.q_out, "encode wait")
+                    if w is _END:
+                        ends += 1
+                        if ends < self.workers and not self.errors:
+                            continue
+                        break
+                    if w.seq != next_seq:
+                        pending[w.seq] = w
+                        continue
+                next_seq += 1
                 t = time.perf_counter()
                 frame = stages.finish(w, p.spec)
                 t1 = time.perf_counter()
@@ -221,8 +244,8 @@ class Pipeline:
 
     def run(self, bar=None) -> None:
         """Run the three stages to the end of the input (or the first error, which is raised here)."""
-        threads = [self._thread(self.decode_stage, self.q_in, "decode wait"),
-                   self._thread(self.infer_stage, self.q_out, "infer wait")]
+        threads = [self._thread(self.decode_stage, self.q_in, "decode wait")]
+        threads += [self._thread(self.infer_stage, self.q_out, "infer wait") for _ in range(self.workers)]
         t = time.perf_counter()
         try:
             for th in threads:

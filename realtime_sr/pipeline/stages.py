@@ -7,6 +7,7 @@ No step knows about threads or queues.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ class Work:
     net_in: np.ndarray | None = None  # Y float (H, W) for luma models, RGB (3, H, W) for RGB models
     net_out: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    seq: int = 0  # the frame's place in the run (the encode stage puts frames back in this order)
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,18 @@ class TimedBackend:
         self.seconds = 0.0
         self.calls = 0
         self.whole_frame = getattr(backend, "whole_frame", False)
+        self.streams = getattr(backend, "streams", 1)
+        self._lock = threading.Lock()
 
     def _timed(self, fn, x):
         t = time.perf_counter()
         try:
             return fn(x)
         finally:
-            self.seconds += time.perf_counter() - t
-            self.calls += 1
+            dt = time.perf_counter() - t
+            with self._lock:  # several inference threads may call at once
+                self.seconds += dt
+                self.calls += 1
 
     def __call__(self, x):
         return self._timed(self.backend, x)

@@ -81,7 +81,7 @@ def pick_backend(*, device: str | None = "auto", precision: str = "fp32") -> tup
 
 def make_backend(model, *, backend: str = "auto", device: str | None = "auto", precision: str = "fp32",
                  calib=None, tile_batch: tuple[int, int] | None = None, compile: bool = False,
-                 log: Callable[[str], None] | None = _stderr) -> Backend:
+                 streams: int = 1, log: Callable[[str], None] | None = _stderr) -> Backend:
     """Build the backend that runs ``model`` (a :class:`~realtime_sr.models.Model`).
 
     ``precision``: one of :data:`PRECISIONS`; ``auto`` is resolved per backend (module docstring).
@@ -89,8 +89,11 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
     frames such as a video's first frames); see :mod:`realtime_sr.export.artifacts`.
     ``tile_batch``: (K, T) makes the TensorRT fine engine static, K tiles of T x T LR pixels
     (context included); other backends ignore it (on OpenVINO a static tile batch measured no
-    faster than routing's merged rectangles: benchmarks/results/openvino_routed_tiles_*). ``log``: where progress and the ``auto``
-    choice go (None: silent).
+    faster than routing's merged rectangles: benchmarks/results/openvino_routed_tiles_*).
+    ``streams``: OpenVINO only, that many frames at once (the cores shared among them; the
+    backend's ``streams`` says what it got, and a caller runs that many threads on it: the video
+    pipeline); other backends ignore it. ``log``: where progress and the ``auto`` choice go
+    (None: silent).
     """
     say = log or (lambda m: None)
     device = device or "auto"
@@ -105,7 +108,7 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
         backend, device, why = pick_backend(device=device, precision=precision)
         say(f"backend auto -> {backend} on {device} ({why})")
     if backend == "openvino":
-        return _openvino(model, device, precision, calib, say, auto=auto)
+        return _openvino(model, device, precision, calib, say, auto=auto, streams=streams)
     if precision == "auto":
         precision = "fp32"
     if precision == "bf16" and backend in ("onnxruntime", "tensorrt"):
@@ -170,7 +173,7 @@ def release_gate(weights_sha256: str | None, precision: str) -> dict | None:
     return dict(entry, release=True) if isinstance(entry, dict) else None
 
 
-def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = False) -> Backend:
+def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = False, streams: int = 1) -> Backend:
     """OpenVINO on the CPU: ``auto`` precision resolved, bf16 checked against the CPU and the model's gate.
 
     Picked by ``auto`` without the export tools (no ONNX can be made): torch fp32 on the CPU, as before."""
@@ -202,4 +205,4 @@ def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = Fa
             say(f"note: bf16 has not been quality-gated for {model.name}; "
                 "`realtime-sr export --precision bf16` measures it on Set14")
     art = _artifact(model, "fp32" if precision == "bf16" else precision, calib, say)
-    return OvBackend(art.path, precision=precision)
+    return OvBackend(art.path, precision=precision, streams=streams)

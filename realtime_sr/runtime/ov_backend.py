@@ -28,10 +28,16 @@ model and run on its threads: one uint8 plane comes back instead of a float32 fr
 size that numpy then scales, rounds, clips and converts (at x4 480x270 -> 1920x1080 about 5-8 ms
 of a ~55 ms frame). One static compile per plane shape, as many as ``max_static``.
 
-Threads: ``INFERENCE_NUM_THREADS`` = the cores this process may use, ``NUM_STREAMS`` 1 and
-``PERFORMANCE_HINT`` LATENCY: one frame at a time, all cores on it. Compiled models are cached
-in-process (file, precision, shape, threads: two backends of one graph share them) and on disk
-(OpenVINO's ``CACHE_DIR``, ``openvino/`` under the export cache: a warm start compiles 3-5x faster).
+Threads: ``INFERENCE_NUM_THREADS`` = the cores this process may use. ``streams=1`` (the default):
+``NUM_STREAMS`` 1 and ``PERFORMANCE_HINT`` LATENCY, one frame at a time with all cores on it.
+``streams=N``: ``NUM_STREAMS`` N, THROUGHPUT, the cores shared among N streams, for N threads
+calling at once (the video pipeline's inference workers); each calling thread gets infer requests
+of its own, and the static compiles are shared. On 2 cores two 1-thread streams beat one 2-thread
+frame (no thread waits at a layer's barrier for the other, which the decoder or encoder took):
+model alone 1.06x (fine x2) and 1.13x (coarse x2) the frames per second, end to end 1.1-1.4x
+(docs/video.md). Compiled models are cached in-process (file, precision, shape, threads, streams:
+two backends of one graph share them) and on disk (OpenVINO's ``CACHE_DIR``, ``openvino/`` under
+the export cache: a warm start compiles 3-5x faster).
 """
 
 from __future__ import annotations
@@ -115,9 +121,9 @@ def opset():
 
 
 def _compiled(path: Path, precision: str, shape: tuple | None, threads: int, cache: Path | None,
-              u8: bool = False):
+              u8: bool = False, streams: int = 1):
     st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, precision, shape, threads, u8)
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, precision, shape, threads, u8, streams)
     with _LOCK:
         hit = _COMPILED.get(key)
         if hit is not None:
@@ -129,7 +135,7 @@ def _compiled(path: Path, precision: str, shape: tuple | None, threads: int, cac
             if u8:
                 model = _u8_io(model)
             config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "INFERENCE_NUM_THREADS": int(threads),
-                      "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+                      "NUM_STREAMS": int(streams), "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT"}
             if cache is not None:
                 cache.mkdir(parents=True, exist_ok=True)
                 config["CACHE_DIR"] = str(cache)
@@ -146,7 +152,7 @@ class OvBackend:
 
     def __init__(self, onnx_path, *, precision: str = "fp32", threads: int | None = None,
                  cache_dir: str | Path | None = "default", static_after: int = 2, max_static: int = 4,
-                 tile_batch: tuple[int, int] | None = None, channels: int = 1) -> None:
+                 tile_batch: tuple[int, int] | None = None, channels: int = 1, streams: int = 1) -> None:
         from . import cpu
 
         import_openvino()
@@ -161,37 +167,49 @@ class OvBackend:
         self.cache = Path(cache_dir) if cache_dir else None
         self.precision = precision
         self.threads = int(threads or cpu.cpu_threads())
+        self.streams = max(1, min(int(streams), self.threads))
         self.static_after, self.max_static = static_after, max_static
-        self.name = f"openvino-cpu-{precision}"
-        self._dynamic = self._request(None)  # compile now: a bad graph fails here, not on the first frame
-        self._static: dict[tuple, object] = {}
-        self._u8: dict[tuple, object] = {}
+        self.name = f"openvino-cpu-{precision}" + (f"-{self.streams}streams" if self.streams > 1 else "")
+        self._local = threading.local()  # each calling thread has its own infer requests (one per stream)
+        self._shapes_lock = threading.Lock()
+        self._static_set: set[tuple] = set()  # shapes with a static compile (shared by the threads)
+        self._u8_set: set[tuple] = set()
         self._seen: Counter = Counter()
+        self._request(None)  # compile now: a bad graph fails here, not on the first frame
         self.static_shape = None
         if tile_batch is not None:
             k, t = tile_batch
             if k < 1 or t < 8:
                 raise UsageError(f"tile batch {tile_batch}: needs K >= 1 tiles of T >= 8 pixels")
             self.static_shape = (int(k), int(channels), int(t), int(t))
-            self._static[self.static_shape] = self._request(self.static_shape)
+            self._static_set.add(self.static_shape)
+            self._request(self.static_shape)
 
     def _request(self, shape, u8: bool = False):
-        return _compiled(self.path, self.precision, shape, self.threads, self.cache, u8).create_infer_request()
+        """This thread's infer request for ``shape`` (None: the dynamic compile), made on first use."""
+        reqs = self._local.__dict__.setdefault("reqs", {})
+        req = reqs.get((shape, u8))
+        if req is None:
+            req = reqs[(shape, u8)] = _compiled(self.path, self.precision, shape, self.threads, self.cache, u8,
+                                                self.streams).create_infer_request()
+        return req
 
     def upscale_u8(self, y: np.ndarray) -> np.ndarray | None:
         """An 8-bit studio-range Y plane (H, W) -> the upscaled plane (sH, sW), uint8, rounded and
         clamped in the compiled model; None where it has no room for another static shape."""
         shape = (1, 1, *y.shape)
-        req = self._u8.get(shape)
-        if req is None:
-            if len(self._u8) >= self.max_static:
-                return None
-            req = self._u8[shape] = self._request(shape, u8=True)
+        if shape not in self._u8_set:
+            with self._shapes_lock:
+                if shape not in self._u8_set:
+                    if len(self._u8_set) >= self.max_static:
+                        return None
+                    self._u8_set.add(shape)
+        req = self._request(shape, u8=True)
         return _infer(req, np.ascontiguousarray(y, dtype=np.uint8)[None, None])[0, 0].copy()
 
     @property
     def static_shapes(self) -> list[tuple]:
-        return list(self._static)
+        return sorted(self._static_set)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -213,13 +231,12 @@ class OvBackend:
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         shape = tuple(x.shape)
-        req = self._static.get(shape)
-        if req is None:
-            self._seen[shape] += 1
-            if self._seen[shape] >= self.static_after and len(self._static) < self.max_static:
-                req = self._static[shape] = self._request(shape)
-            else:
-                req = self._dynamic
+        if shape not in self._static_set:
+            with self._shapes_lock:
+                self._seen[shape] += 1
+                if self._seen[shape] >= self.static_after and len(self._static_set) < self.max_static:
+                    self._static_set.add(shape)
+        req = self._request(shape if shape in self._static_set else None)
         return _infer(req, x).copy()  # the request reuses its buffer on the next call
 
 
