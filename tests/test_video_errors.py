@@ -154,8 +154,17 @@ def test_disk_full_real_tmpfs(tmp_path, clip, model, capsys):
         subprocess.run(["umount", str(mnt)], check=False)
 
 
-def test_ctrl_c_leaves_nothing_then_resume_equals_uninterrupted(tmp_path, clip, model, capsys, monkeypatch):
-    args = ["--model", model, "--segment-seconds", "0.2", *FAST]  # 5-frame segments
+OV_TWO_WORKERS = ["--backend", "openvino", "--precision", "fp32", "--workers", "2", "--preset", "ultrafast",
+                  "--no-progress"]
+
+
+@pytest.mark.parametrize("flags", [
+    FAST,
+    pytest.param(OV_TWO_WORKERS, id="openvino-2-workers", marks=pytest.mark.skipif(
+        __import__("importlib").util.find_spec("openvino") is None, reason="OpenVINO is not installed")),
+])
+def test_ctrl_c_leaves_nothing_then_resume_equals_uninterrupted(tmp_path, clip, model, capsys, monkeypatch, flags):
+    args = ["--model", model, "--segment-seconds", "0.2", *flags]  # 5-frame segments
     assert run_cli("video", clip, tmp_path / "ref.mp4", *args) == 0
     before = clip.read_bytes()
     interrupt_after(monkeypatch, 13)
