@@ -24,10 +24,11 @@ def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "ro
                         "with most detail), gan (perceptual); default fine")
     p.add_argument("--fine-fraction", type=float, default=0.25, metavar="F",
                    help="routed: share of tiles given to the fine network (default 0.25)")
-    p.add_argument("--variant", choices=("real", "clean"),
-                   help="real: models trained for compressed real-world input (default for video and preview); "
-                        "clean: trained on clean bicubic downscales, the literature's protocol (default for image, "
-                        "eval and bench)")
+    p.add_argument("--variant", choices=("auto", "real", "clean"),
+                   help="real: models trained for compressed real-world input (default for preview); clean: trained "
+                        "on clean bicubic downscales, the literature's protocol (default for image, eval and bench); "
+                        "auto (default for video): by the input's H.264 quantiser, clean for near-lossless input, "
+                        "real-strong fine models for heavily compressed input, real otherwise")
     from .runtime import BACKENDS, DEVICES, PRECISIONS
 
     p.add_argument("--backend", default="auto", choices=BACKENDS,
@@ -99,14 +100,17 @@ def _cmd_models(a) -> int:
     from .checkpoints import read_metadata
     from .models import shipped_models
 
-    for name, path in shipped_models().items():
+    models = shipped_models()
+    width = max(map(len, models), default=15)
+    for name, path in models.items():
         meta = read_metadata(path)
         m = meta.get("metrics", {})
         scores = "  ".join(f"{k} {v['psnr']:.2f} dB" for k, v in m.items())
-        print(f"{name:15s} {meta['arch']:16s} {meta.get('params', 0):>9,d} params  {scores}")
-    print("-real: trained on real-world degradations (compressed video); the default of "
-          f"{' and '.join(REAL_BY_DEFAULT)} where shipped. The others: clean bicubic LR, the default of image, eval, bench",
-          file=sys.stderr)
+        print(f"{name:{width}s} {meta['arch']:16s} {meta.get('params', 0):>9,d} params  {scores}")
+    print("-real: trained on real-world degradations (compressed video), the default of preview; -real-strong: "
+          "more of that training, for heavily compressed input. video picks by the input's H.264 quantiser "
+          "(near-lossless: clean; QP 25 and up: -real-strong where shipped; else -real). The others: clean bicubic "
+          "LR, the default of image, eval, bench", file=sys.stderr)
     return 0
 
 
@@ -121,9 +125,9 @@ def _apply_variant(a) -> None:
     model it selects (so a routed fine-x2-real brings coarse-x2-real); eval and bench read it."""
     if not hasattr(a, "variant") or a.command == "eval":  # eval: None means every shipped variant
         return
-    if a.variant is None:
-        a.variant = "real" if a.command in REAL_BY_DEFAULT else "clean"
-    if (a.command in ("image", "video", "preview") and a.model is None and a.variant != "clean"
+    if a.variant is None or (a.variant == "auto" and a.command != "video"):
+        a.variant = "auto" if a.command == "video" else "real" if a.command in REAL_BY_DEFAULT else "clean"
+    if (a.command in ("image", "video", "preview") and a.model is None and a.variant == "real"
             and getattr(a, "mode", None) in _ROLE_OF_MODE):
         from .models import default_name
 

@@ -9,6 +9,11 @@ A model is named ``<role>-x<scale>[-<variant>]`` and lives in
   protocol: ``coarse-x2``) or ``real`` (trained on real-world degradations: other kernels, blur,
   noise, JPEG and video codecs: ``fine-x2-real``), for the compressed video people have.
 
+A real fine model may have a stronger sibling, ``fine-x2-real-strong``: the same real-world run
+with more of it in the blend (docs/real.md), for heavily compressed input. It is of the ``real``
+variant (a routed one brings ``coarse-x2-real``); ``realtime-sr video`` picks among clean, real and
+real-strong by the input's own quantiser (:mod:`realtime_sr.pipeline.qp`).
+
 ``--model`` also takes a path to any realtime-sr weights file. An unknown name lists the valid ones.
 """
 
@@ -35,9 +40,16 @@ def model_name(role: str, scale: int, variant: str = "clean") -> str:
 
 
 def variant_of(name: str | Path) -> str:
-    """The variant a model name or weights file name says (``clean`` without a suffix)."""
-    tail = Path(name).stem.replace("_", "-").rsplit("-", 1)[-1]
-    return tail if tail in VARIANTS[1:] else "clean"
+    """The variant a model name or weights file name says (``clean`` without a suffix;
+    ``fine-x2-real-strong`` is ``real``)."""
+    parts = Path(name).stem.replace("_", "-").split("-")
+    return next((v for v in VARIANTS[1:] if v in parts[1:]), "clean")
+
+
+def strong_name(name: str) -> str | None:
+    """The shipped stronger sibling of a shipped real model (``fine-x2-real`` -> ``fine-x2-real-strong``), or None."""
+    strong = f"{name}-strong"
+    return strong if variant_of(name) == "real" and strong in shipped_models() else None
 
 
 def pick_scale(model: str | None, scale: int | None) -> int:
@@ -57,7 +69,7 @@ def shipped_models() -> dict[str, Path]:
     for p in sorted(WEIGHTS_DIR.glob("*_x*.safetensors")):
         role, _, rest = p.stem.rpartition("_x")
         scale, _, variant = rest.partition("_")
-        out[f"{role}-x{scale}" + (f"-{variant}" if variant else "")] = p
+        out[f"{role}-x{scale}" + (f"-{variant.replace('_', '-')}" if variant else "")] = p
     return out
 
 

@@ -58,7 +58,7 @@ def _job(a, src: Path, dst: Path):
                                         pix_fmt=a.pix_fmt),
                     tile=a.tile, start=a.start, duration=a.duration, audio=a.audio, subtitles=a.subtitles,
                     overwrite=a.overwrite, resume=a.resume, segment_seconds=a.segment_seconds, queue=a.queue,
-                    workers=a.workers,
+                    workers=a.workers, variant=a.variant,
                     progress=a.progress and sys.stderr.isatty())
 
 

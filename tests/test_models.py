@@ -46,17 +46,20 @@ def test_routed_pairs_coarse_and_fine_of_one_variant(registry):
     assert clean.coarse.path.name == "coarse_x2.safetensors" and clean.name == "routed-x2"
 
 
-@pytest.mark.parametrize("argv, model", [
-    (["video", "in.mp4", "out.mp4", "--mode", "routed"], "fine-x2-real"),
-    (["video", "in.mp4", "out.mp4", "--variant", "clean"], None),
-    (["image", "a.png", "b.png", "--mode", "coarse"], None),
-    (["image", "a.png", "b.png", "--mode", "gan", "--variant", "real"], "gan-x2-real"),
+@pytest.mark.parametrize("argv, model, variant", [
+    (["video", "in.mp4", "out.mp4", "--mode", "routed"], None, "auto"),  # chosen by the input (test_qp.py)
+    (["video", "in.mp4", "out.mp4", "--mode", "routed", "--variant", "real"], "fine-x2-real", "real"),
+    (["video", "in.mp4", "out.mp4", "--variant", "clean"], None, "clean"),
+    (["preview", "0", "--mode", "coarse"], "coarse-x2-real", "real"),
+    (["preview", "0", "--variant", "auto", "--mode", "fine"], "fine-x2-real", "real"),  # auto is video's alone
+    (["image", "a.png", "b.png", "--mode", "coarse"], None, "clean"),
+    (["image", "a.png", "b.png", "--variant", "auto"], None, "clean"),
+    (["image", "a.png", "b.png", "--mode", "gan", "--variant", "real"], "gan-x2-real", "real"),
 ])
-def test_commands_default_to_their_variant(registry, argv, model):
+def test_commands_default_to_their_variant(registry, argv, model, variant):
     a = build_parser().parse_args(argv)
     _apply_variant(a)
-    assert a.model == model
-    assert a.variant == ("real" if argv[0] == "video" and "clean" not in argv or "real" in argv else "clean")
+    assert (a.model, a.variant) == (model, variant)
 
 
 def test_interpolation_blends_two_networks_of_one_architecture(tmp_path):

@@ -38,14 +38,14 @@ def make_model(folder: Path, *, scale: int = 2, colour: str = "y") -> Path:
 def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 12, fps: int = 25,
               pix_fmt: str = "yuv420p", codec: str = "libx264", audio: bool = False, audio_layout: str = "stereo",
               pts: list[int] | None = None, time_base: Fraction | None = None, colour: dict | None = None,
-              rotation: float = 0.0) -> Path:
+              rotation: float = 0.0, crf: int = 20) -> Path:
     """A synthetic clip (moving gradient) with optional AAC audio, explicit pts and colour tags."""
     import av
 
     tb = time_base or Fraction(1, fps * 512)
     pts = pts or [round(i / fps / tb) for i in range(frames)]
     with av.open(str(path), "w") as out:
-        vs = out.add_stream(codec, options={"preset": "ultrafast", "crf": "20"} if "x26" in codec else {})
+        vs = out.add_stream(codec, options={"preset": "ultrafast", "crf": str(crf)} if "x26" in codec else {})
         vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
         vs.time_base = tb
         vs.codec_context.time_base = tb

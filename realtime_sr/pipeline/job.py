@@ -38,6 +38,7 @@ class VideoJob:
     segment_seconds: float = 10.0
     queue: int = 4
     workers: int | None = None  # frames the network runs at once (None: auto, see inference_workers)
+    variant: str | None = None  # with model None: 'clean', 'real', or 'auto' (by the input's quantiser, pick_model)
     progress: bool = True
 
 
@@ -120,6 +121,31 @@ def inference_workers(job: VideoJob) -> int:
     return 2
 
 
+def pick_model(job: VideoJob, info, log) -> tuple[str | None, str]:
+    """(model name or None, variant) for load_for_mode. ``--variant auto`` (the video command's
+    default) reads the input's mean H.264 quantiser (pipeline/qp.py): near-lossless input gets the
+    clean models, heavily compressed input the real-strong fine model where one is shipped for the
+    scale (fine and routed modes), everything else (and input whose quantiser is unknown: other
+    codecs) the real models."""
+    from ..models import default_name, strong_name
+    from . import qp as qp_mod
+
+    if job.model is not None or job.variant != "auto":
+        return job.model, job.variant or "clean"
+    q = qp_mod.mean_qp(info.path, start_s=job.start)
+    lvl = qp_mod.level(q)
+    role = "coarse" if job.mode == "coarse" else "gan" if job.mode == "gan" else "fine"
+    variant = "clean" if lvl == "clean" else "real"
+    name = default_name(role, job.scale, variant)
+    if lvl == "strong" and job.mode in ("fine", "routed"):
+        name = strong_name(name) or name
+    if q is not None:
+        what = {"clean": "near-lossless", "real": "compressed", "strong": "heavily compressed"}[lvl]
+        shown = f"{default_name('coarse', job.scale, variant)} + {name}" if job.mode == "routed" else name
+        log(f"input: mean H.264 QP {q:.1f} ({what}) -> {shown} (--variant real|clean or --model to choose)")
+    return name, variant
+
+
 def plan(job: VideoJob, log) -> Plan:
     """Probe the input, check the encoder and the whole mux (trial), load the model and its backend."""
     from .. import routing
@@ -129,7 +155,8 @@ def plan(job: VideoJob, log) -> Plan:
     info = probe(job.input)
     encoder = sink.for_mode(job.encoder, job.mode)
     sink.check_encoder(encoder)
-    model = routing.load_for_mode(job.model, scale=job.scale, mode=job.mode)
+    name, variant = pick_model(job, info, log)
+    model = routing.load_for_mode(name, scale=job.scale, mode=job.mode, variant=variant)
     route = routing.RouteOptions(fraction=job.fine_fraction, hold=routing.VIDEO_HOLD).check()
     end_s = job.start + job.duration if job.duration is not None and job.start is not None else \
         (info.start_s + job.duration if job.duration is not None else None)

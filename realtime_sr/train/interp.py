@@ -35,7 +35,7 @@ def _same_architecture(x, mx, sx, y, my, sy) -> None:
 
 
 def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, base=None, eval_dirs=(),
-                log=print) -> Path:
+                name: str | None = None, log=print) -> Path:
     from ..checkpoints import build_network, load_weights, save_weights
 
     if not 0.0 <= alpha <= 1.0:
@@ -58,6 +58,8 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
     if base is not None:
         record["base"] = {"file": Path(base).name, "name": m0.get("name")}
     meta["training"] = {**mb["training"], "interpolation": record}
+    if name:
+        meta["name"] = name
     path = save_weights(out, state, meta)
     if eval_dirs:
         from ..evaluate import evaluate, load_pairs
@@ -91,10 +93,11 @@ def main(argv=None) -> int:
     ap.add_argument("--base", help="the network b was fine-tuned from, when a has trained further since: "
                                    "the result is a + alpha * (b - base)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--name", help="the result's model name (default: b's)")
     ap.add_argument("--eval", action="append", default=[], help="folder to measure the result on (repeatable)")
     a = ap.parse_args(argv)
     try:
-        interpolate(a.a, a.b, a.alpha, a.out, base=a.base, eval_dirs=a.eval, log=lambda m: print(m, file=sys.stderr))
+        interpolate(a.a, a.b, a.alpha, a.out, base=a.base, eval_dirs=a.eval, name=a.name, log=lambda m: print(m, file=sys.stderr))
     except RealtimeSRError as exc:
         print(f"realtime-sr: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,0 +1,60 @@
+"""The input's compression read from its bitstream, and the video command's model choice by it."""
+
+from __future__ import annotations
+
+import pytest
+from video_helpers import FAST, make_clip, run_cli
+
+from realtime_sr.pipeline import qp
+
+
+def test_mean_qp_follows_the_encoders_quality(tmp_path):
+    lossless = qp.mean_qp(make_clip(tmp_path / "q0.mp4", frames=8, crf=0))
+    mid = qp.mean_qp(make_clip(tmp_path / "q23.mp4", frames=8, crf=23))
+    low = qp.mean_qp(make_clip(tmp_path / "q38.mp4", frames=8, crf=38))
+    assert lossless == 0.0
+    assert mid is not None and low is not None and 0 < mid < low <= 51
+
+
+def test_mean_qp_is_none_where_it_cannot_know(tmp_path):
+    assert qp.mean_qp(make_clip(tmp_path / "m.mkv", frames=4, codec="mpeg4")) is None  # not H.264
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert qp.mean_qp(bad) is None
+    assert qp.mean_qp(tmp_path / "missing.mp4") is None
+
+
+@pytest.mark.parametrize("q, want", [(None, "real"), (0.0, "clean"), (9.9, "clean"), (10.0, "real"),
+                                     (24.9, "real"), (25.0, "strong"), (40.0, "strong")])
+def test_levels(q, want):
+    assert qp.level(q) == want
+
+
+def test_model_names_keep_the_variant_axis():
+    from realtime_sr.models import shipped_models, strong_name, variant_of
+
+    assert variant_of("fine-x2-real-strong") == variant_of("fine_x2_real_strong.safetensors") == "real"
+    assert variant_of("fine-x2") == "clean" and variant_of("my_model.safetensors") == "clean"
+    known = shipped_models()
+    assert "fine-x2-real-strong" in known and strong_name("fine-x2-real") == "fine-x2-real-strong"
+    assert strong_name("fine-x2") is None and strong_name("coarse-x2-real") is None
+
+
+@pytest.mark.parametrize("crf, mode, want", [
+    (0, "fine", "-> fine-x2 "), (38, "fine", "-> fine-x2-real-strong "),
+    (38, "routed", "-> coarse-x2-real + fine-x2-real-strong "), (0, "coarse", "-> coarse-x2 "),
+    (38, "coarse", "-> coarse-x2-real "),
+])
+def test_video_picks_the_model_by_the_inputs_quantiser(tmp_path, capsys, crf, mode, want):
+    src = make_clip(tmp_path / "in.mp4", frames=3, crf=crf)
+    assert run_cli("video", src, tmp_path / "out.mp4", "--mode", mode, *FAST) == 0
+    err = capsys.readouterr().err
+    assert want in err, err
+
+
+def test_an_explicit_variant_or_model_wins(tmp_path, capsys):
+    src = make_clip(tmp_path / "in.mp4", frames=3, crf=38)
+    assert run_cli("video", src, tmp_path / "a.mp4", "--variant", "real", *FAST) == 0
+    assert run_cli("video", src, tmp_path / "b.mp4", "--model", "fine-x2", *FAST) == 0
+    err = capsys.readouterr().err
+    assert "input: mean H.264 QP" not in err and "fine-x2-real-strong" not in err
