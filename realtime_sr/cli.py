@@ -123,7 +123,10 @@ _ROLE_OF_MODE = {"coarse": "coarse", "fine": "fine", "routed": "fine", "gan": "g
 def _apply_variant(a) -> None:
     """Resolve ``--variant`` to the command's default, and for image/video/preview name the
     model it selects (so a routed fine-x2-real brings coarse-x2-real); eval and bench read it."""
-    if not hasattr(a, "variant") or a.command == "eval":  # eval: None means every shipped variant
+    if not hasattr(a, "variant"):
+        return
+    if a.command == "eval":  # eval: None (or auto) means every shipped variant
+        a.variant = None if a.variant == "auto" else a.variant
         return
     if a.variant is None or (a.variant == "auto" and a.command != "video"):
         a.variant = "auto" if a.command == "video" else "real" if a.command in REAL_BY_DEFAULT else "clean"

@@ -54,6 +54,7 @@ def test_routed_pairs_coarse_and_fine_of_one_variant(registry):
     (["preview", "0", "--variant", "auto", "--mode", "fine"], "fine-x2-real", "real"),  # auto is video's alone
     (["image", "a.png", "b.png", "--mode", "coarse"], None, "clean"),
     (["image", "a.png", "b.png", "--variant", "auto"], None, "clean"),
+    (["eval", "Set14", "--variant", "auto"], None, None),  # eval: every shipped variant
     (["image", "a.png", "b.png", "--mode", "gan", "--variant", "real"], "gan-x2-real", "real"),
 ])
 def test_commands_default_to_their_variant(registry, argv, model, variant):
