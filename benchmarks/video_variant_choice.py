@@ -22,33 +22,18 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_video import VIDEOS, read_run  # noqa: E402 - the clips' frames, cropped as that benchmark does
+
 from realtime_sr.imageops import resize_bicubic  # noqa: E402
 from realtime_sr.metrics import psnr_y  # noqa: E402
 from realtime_sr.runtime.cpu import cpu_model  # noqa: E402
 from realtime_sr.train.degrade import codec_options  # noqa: E402
 
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
-
 
 def frames(path) -> list[np.ndarray]:
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-
-
-def hr_frames(clip: Path, start: int, count: int) -> list[np.ndarray]:
-    out = []
-    with av.open(str(clip)) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i < start:
-                continue
-            a = f.to_ndarray(format="rgb24")
-            h, w = a.shape[:2]
-            ch, cw = min(h, 360) // 4 * 4, min(w, 640) // 4 * 4
-            y0, x0 = (h - ch) // 2, (w - cw) // 2
-            out.append(a[y0:y0 + ch, x0:x0 + cw])
-            if len(out) >= count:
-                break
-    return out
 
 
 def encode(lr: list[np.ndarray], path: Path, crf: int) -> None:
@@ -76,7 +61,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for clip in a.clips.split(","):
-            hr = hr_frames(VIDEOS / clip, a.start, a.frames)
+            hr = read_run(VIDEOS / clip, a.start, a.frames)
             lr = [resize_bicubic(x, (x.shape[1] // 2, x.shape[0] // 2)) for x in hr]
             for crf in map(int, a.crf.split(",")):
                 src = tmp / f"lr_{crf}.mp4"
@@ -96,8 +81,8 @@ def main() -> int:
                 rows.append(row)
     text = ["# `realtime-sr video`: the model chosen by the input's quantiser against --variant real", "",
             f"- command: `python benchmarks/video_variant_choice.py --clips {a.clips} --crf {a.crf} --frames {a.frames}`",
-            f"- machine: {cpu_model()}, {platform.machine()}; date {datetime.date.today()}; default backend "
-            "and precision (OpenVINO bf16 here)", "",
+            (f"- machine: {cpu_model()}, {platform.machine()}; date {datetime.date.today()}; default backend "
+             "and precision (OpenVINO bf16 here)"), "",
             "| clip | LR | bicubic (PSNR-Y) | --variant auto (default) | --variant real |", "|---|---|---:|---|---|"]
     text += [f"| {' | '.join(r)} |" for r in rows]
     if a.out:

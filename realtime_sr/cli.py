@@ -117,7 +117,6 @@ def _cmd_models(a) -> int:
 # Commands whose default models are the ``real`` variant (trained on real-world degradations):
 # their input is compressed video, where those models measured ahead (docs/real.md).
 REAL_BY_DEFAULT = ("video", "preview")
-_ROLE_OF_MODE = {"coarse": "coarse", "fine": "fine", "routed": "fine", "gan": "gan"}
 
 
 def _apply_variant(a) -> None:
@@ -130,11 +129,11 @@ def _apply_variant(a) -> None:
         return
     if a.variant is None or (a.variant == "auto" and a.command != "video"):
         a.variant = "auto" if a.command == "video" else "real" if a.command in REAL_BY_DEFAULT else "clean"
-    if (a.command in ("image", "video", "preview") and a.model is None and a.variant == "real"
-            and getattr(a, "mode", None) in _ROLE_OF_MODE):
-        from .models import default_name
+    from .models import ROLE_OF_MODE, default_name
 
-        a.model = default_name(_ROLE_OF_MODE[a.mode], a.scale, a.variant)
+    if (a.command in ("image", "video", "preview") and a.model is None and a.variant == "real"
+            and getattr(a, "mode", None) in ROLE_OF_MODE):
+        a.model = default_name(ROLE_OF_MODE[a.mode], a.scale, a.variant)
 
 
 def build_parser() -> argparse.ArgumentParser:

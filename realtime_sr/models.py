@@ -30,6 +30,7 @@ ROLES = ("coarse", "fine", "gan")
 SCALES = (2, 4)
 VARIANTS = ("clean", "real")
 DEFAULT_SCALE = 2
+ROLE_OF_MODE = {"coarse": "coarse", "fine": "fine", "routed": "fine", "gan": "gan"}  # routed: named by its fine model
 
 
 def model_name(role: str, scale: int, variant: str = "clean") -> str:

@@ -127,16 +127,15 @@ def pick_model(job: VideoJob, info, log) -> tuple[str | None, str]:
     clean models, heavily compressed input the real-strong fine model where one is shipped for the
     scale (fine and routed modes), everything else (and input whose quantiser is unknown: other
     codecs) the real models."""
-    from ..models import default_name, strong_name
+    from ..models import ROLE_OF_MODE, default_name, strong_name
     from . import qp as qp_mod
 
     if job.model is not None or job.variant != "auto":
         return job.model, job.variant or "clean"
     q = qp_mod.mean_qp(info.path, start_s=job.start)
     lvl = qp_mod.level(q)
-    role = "coarse" if job.mode == "coarse" else "gan" if job.mode == "gan" else "fine"
     variant = "clean" if lvl == "clean" else "real"
-    name = default_name(role, job.scale, variant)
+    name = default_name(ROLE_OF_MODE[job.mode], job.scale, variant)
     if lvl == "strong" and job.mode in ("fine", "routed"):
         name = strong_name(name) or name
     if q is not None:

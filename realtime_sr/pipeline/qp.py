@@ -3,8 +3,8 @@
 FFmpeg's H.264 decoder can export each frame's quantisers (``export_side_data=venc_params``: the
 frame's base QP and one delta per macroblock, ``AVVideoEncParams`` in libavutil/video_enc_params.h).
 Their mean over the macroblocks and over the first frames is the clip's compression level on
-H.264's own 0-51 scale: 0 for lossless x264, about 24-29 for x264 CRF 18-23 on ordinary footage.
-``realtime-sr video`` picks the real fine model's strength from it (:mod:`realtime_sr.strength`).
+H.264's own 0-51 scale: 0 for lossless x264, about 21-28 for x264 CRF 18-23 on ordinary footage.
+``realtime-sr video`` picks its model by it (:func:`level`, :func:`realtime_sr.pipeline.job.pick_model`).
 Other codecs' quantisers are on other scales (VP9 0-255, MPEG-2 1-31) or are not exported (HEVC,
 AV1), so for them, and for streams without side data, the answer is None.
 """
