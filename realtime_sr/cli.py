@@ -27,8 +27,8 @@ def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "ro
     p.add_argument("--variant", choices=("auto", "real", "clean"),
                    help="real: models trained for compressed real-world input (default for preview); clean: trained "
                         "on clean bicubic downscales, the literature's protocol (default for image, eval and bench); "
-                        "auto (default for video): by the input's H.264 quantiser, clean for near-lossless input, "
-                        "real-strong fine models for heavily compressed input, real otherwise")
+                        "auto (default for video): by the input's H.264 or VP9 quantiser, clean for near-lossless "
+                        "input, real-strong fine models for heavily compressed input, real otherwise")
     from .runtime import BACKENDS, DEVICES, PRECISIONS
 
     p.add_argument("--backend", default="auto", choices=BACKENDS,
@@ -108,8 +108,9 @@ def _cmd_models(a) -> int:
         scores = "  ".join(f"{k} {v['psnr']:.2f} dB" for k, v in m.items())
         print(f"{name:{width}s} {meta['arch']:16s} {meta.get('params', 0):>9,d} params  {scores}")
     print("-real: trained on real-world degradations (compressed video), the default of preview; -real-strong: "
-          "more of that training, for heavily compressed input. video picks by the input's H.264 quantiser "
-          "(near-lossless: clean; QP 25 and up: -real-strong where shipped; else -real). The others: clean bicubic "
+          "more of that training, for heavily compressed input. video picks by the input's H.264 or VP9 "
+          "quantiser (near-lossless: clean; heavily compressed: -real-strong where shipped; else -real). The others: "
+          "clean bicubic "
           "LR, the default of image, eval, bench", file=sys.stderr)
     return 0
 

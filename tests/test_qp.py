@@ -16,6 +16,15 @@ def test_mean_qp_follows_the_encoders_quality(tmp_path):
     assert mid is not None and low is not None and 0 < mid < low <= 51
 
 
+def test_vp9_quantiser_is_read_on_its_own_scale(tmp_path):
+    lossless = qp.quantiser(make_clip(tmp_path / "v0.webm", frames=6, codec="libvpx-vp9", crf=0))
+    mid = qp.quantiser(make_clip(tmp_path / "v30.webm", frames=6, codec="libvpx-vp9", crf=30))
+    low = qp.quantiser(make_clip(tmp_path / "v55.webm", frames=6, codec="libvpx-vp9", crf=55))
+    assert lossless == ("vp9", 0.0)
+    assert mid[0] == low[0] == "vp9" and 0 < mid[1] < low[1] <= 255
+    assert qp.mean_qp(tmp_path / "v30.webm") is None  # mean_qp is H.264's scale only
+
+
 def test_mean_qp_is_none_where_it_cannot_know(tmp_path):
     assert qp.mean_qp(make_clip(tmp_path / "m.mkv", frames=4, codec="mpeg4")) is None  # not H.264
     bad = tmp_path / "bad.mp4"
@@ -27,7 +36,21 @@ def test_mean_qp_is_none_where_it_cannot_know(tmp_path):
 @pytest.mark.parametrize("q, want", [(None, "real"), (0.0, "clean"), (9.9, "clean"), (10.0, "real"),
                                      (24.9, "real"), (25.0, "strong"), (40.0, "strong")])
 def test_levels(q, want):
-    assert qp.level(q) == want
+    assert qp.level(q) == qp.level(q, "h264", "fine") == want
+
+
+@pytest.mark.parametrize("q, codec, role, scale, want", [
+    (15.0, "h264", "coarse", 2, "clean"), (20.0, "h264", "coarse", 2, "real"), (45.0, "h264", "coarse", 2, "real"),
+    (20.0, "vp9", "fine", 2, "clean"), (48.0, "vp9", "fine", 2, "real"), (139.0, "vp9", "fine", 2, "real"),
+    (146.0, "vp9", "fine", 2, "strong"), (83.0, "vp9", "coarse", 2, "clean"), (179.0, "vp9", "coarse", 2, "real"),
+    (15.0, "h264", "fine", 4, "clean"), (27.0, "h264", "fine", 4, "real"), (33.0, "h264", "fine", 4, "strong"),
+    (24.0, "h264", "coarse", 4, "clean"), (83.0, "vp9", "fine", 4, "clean"), (146.0, "vp9", "fine", 4, "real"),
+    (30.0, "mpeg2", "fine", 2, "real"), (15.0, "h264", "fine", 3, "real"),
+])
+def test_levels_per_codec_scale_and_network(q, codec, role, scale, want):
+    # the coarse network and the x4 models keep their clean models longer; coarse never takes a
+    # strong one; scales without thresholds of their own use x2's (qp.THRESHOLDS)
+    assert qp.level(q, codec, role, scale) == want
 
 
 def test_model_names_keep_the_variant_axis():
@@ -50,6 +73,13 @@ def test_video_picks_the_model_by_the_inputs_quantiser(tmp_path, capsys, crf, mo
     assert run_cli("video", src, tmp_path / "out.mp4", "--mode", mode, *FAST) == 0
     err = capsys.readouterr().err
     assert want in err, err
+
+
+def test_video_reads_a_vp9_inputs_quantiser(tmp_path, capsys):
+    src = make_clip(tmp_path / "in.webm", frames=3, codec="libvpx-vp9", crf=60)
+    assert run_cli("video", src, tmp_path / "out.mp4", *FAST) == 0
+    err = capsys.readouterr().err
+    assert "input: mean VP9 q-index" in err and "-> fine-x2-real-strong " in err, err
 
 
 def test_an_explicit_variant_or_model_wins(tmp_path, capsys):

@@ -45,7 +45,11 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 12
     tb = time_base or Fraction(1, fps * 512)
     pts = pts or [round(i / fps / tb) for i in range(frames)]
     with av.open(str(path), "w") as out:
-        vs = out.add_stream(codec, options={"preset": "ultrafast", "crf": str(crf)} if "x26" in codec else {})
+        opts = {"preset": "ultrafast", "crf": str(crf)} if "x26" in codec else {}
+        if codec == "libvpx-vp9":
+            opts = {"deadline": "realtime", "cpu-used": "8", "b": "0",
+                    **({"lossless": "1"} if crf == 0 else {"crf": str(crf)})}
+        vs = out.add_stream(codec, options=opts)
         vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
         vs.time_base = tb
         vs.codec_context.time_base = tb

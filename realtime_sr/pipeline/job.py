@@ -123,25 +123,30 @@ def inference_workers(job: VideoJob) -> int:
 
 def pick_model(job: VideoJob, info, log) -> tuple[str | None, str]:
     """(model name or None, variant) for load_for_mode. ``--variant auto`` (the video command's
-    default) reads the input's mean H.264 quantiser (pipeline/qp.py): near-lossless input gets the
-    clean models, heavily compressed input the real-strong fine model where one is shipped for the
-    scale (fine and routed modes), everything else (and input whose quantiser is unknown: other
-    codecs) the real models."""
+    default) reads the input's mean quantiser (H.264 QP or VP9 q-index, pipeline/qp.py):
+    near-lossless input gets the clean models, heavily compressed input the real-strong fine model
+    where one is shipped for the scale (fine and routed modes), everything else (and input whose
+    quantiser is unknown: other codecs) the real models. The thresholds depend on the codec, the
+    scale and the network (qp.THRESHOLDS)."""
     from ..models import ROLE_OF_MODE, default_name, strong_name
     from . import qp as qp_mod
 
     if job.model is not None or job.variant != "auto":
         return job.model, job.variant or "clean"
-    q = qp_mod.mean_qp(info.path, start_s=job.start)
-    lvl = qp_mod.level(q)
+    read = qp_mod.quantiser(info.path, start_s=job.start)
+    codec, q = read if read is not None else (None, None)
+    lvl = qp_mod.level(q, codec or "h264", "coarse" if job.mode == "coarse" else "fine", job.scale)
     variant = "clean" if lvl == "clean" else "real"
     name = default_name(ROLE_OF_MODE[job.mode], job.scale, variant)
     if lvl == "strong" and job.mode in ("fine", "routed"):
         name = strong_name(name) or name
     if q is not None:
-        what = {"clean": "near-lossless", "real": "compressed", "strong": "heavily compressed"}[lvl]
+        # how compressed, in words, on one scale for every mode (x2 fine's thresholds); the model
+        # chosen follows its own mode's and scale's thresholds
+        what = {"clean": "near-lossless", "real": "compressed", "strong": "heavily compressed"}[qp_mod.level(q, codec)]
         shown = f"{default_name('coarse', job.scale, variant)} + {name}" if job.mode == "routed" else name
-        log(f"input: mean H.264 QP {q:.1f} ({what}) -> {shown} (--variant real|clean or --model to choose)")
+        log(f"input: mean {qp_mod.NAMES[codec]} {q:.1f} ({what}) -> {shown} "
+            "(--variant real|clean or --model to choose)")
     return name, variant
 
 
