@@ -33,14 +33,16 @@ from realtime_sr.colour import rgb_to_y  # noqa: E402
 from realtime_sr.imageops import resize_bicubic  # noqa: E402
 from realtime_sr.metrics import psnr_y  # noqa: E402
 from realtime_sr.pipeline import qp  # noqa: E402
-from realtime_sr.train.degrade import rgb_to_yuv420p  # noqa: E402
+from realtime_sr.train.degrade import codec_options, rgb_to_yuv420p  # noqa: E402
 
 CONTAINER = {"libx264": "mp4", "libvpx-vp9": "webm"}
 
 
 def encoder_options(codec: str, crf: str) -> dict[str, str]:
+    """x264 as the training codecs run it (CRF 0 for lossless); VP9 by its own CRF (degrade.py
+    shifts VP9's CRF to sit beside x264's), ``lossless=1`` for lossless."""
     if codec == "libx264":
-        return {"crf": crf, "preset": "medium", "threads": "1"}
+        return codec_options(codec, 0 if crf == "lossless" else int(crf))
     if crf == "lossless":
         return {"lossless": "1", "deadline": "good", "cpu-used": "4", "threads": "1"}
     return {"crf": crf, "b": "0", "deadline": "good", "cpu-used": "4", "threads": "1"}
@@ -53,7 +55,7 @@ def encode_file(lr_frames, codec: str, crf: str, path: Path) -> None:
     with av.open(str(path), "w") as out:
         st = out.add_stream(codec, rate=25)
         st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        st.options = encoder_options(codec, "0" if codec == "libx264" and crf == "lossless" else crf)
+        st.options = encoder_options(codec, crf)
         for f in lr_frames:
             out.mux(st.encode(av.VideoFrame.from_ndarray(rgb_to_yuv420p(f), format="yuv420p")))
         out.mux(st.encode())

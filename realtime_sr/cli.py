@@ -110,8 +110,7 @@ def _cmd_models(a) -> int:
     print("-real: trained on real-world degradations (compressed video), the default of preview; -real-strong: "
           "more of that training, for heavily compressed input. video picks by the input's H.264 or VP9 "
           "quantiser (near-lossless: clean; heavily compressed: -real-strong where shipped; else -real). The others: "
-          "clean bicubic "
-          "LR, the default of image, eval, bench", file=sys.stderr)
+          "clean bicubic LR, the default of image, eval, bench", file=sys.stderr)
     return 0
 
 

@@ -8,12 +8,12 @@ from video_helpers import FAST, make_clip, run_cli
 from realtime_sr.pipeline import qp
 
 
-def test_mean_qp_follows_the_encoders_quality(tmp_path):
-    lossless = qp.mean_qp(make_clip(tmp_path / "q0.mp4", frames=8, crf=0))
-    mid = qp.mean_qp(make_clip(tmp_path / "q23.mp4", frames=8, crf=23))
-    low = qp.mean_qp(make_clip(tmp_path / "q38.mp4", frames=8, crf=38))
-    assert lossless == 0.0
-    assert mid is not None and low is not None and 0 < mid < low <= 51
+def test_h264_quantiser_follows_the_encoders_quality(tmp_path):
+    lossless = qp.quantiser(make_clip(tmp_path / "q0.mp4", frames=8, crf=0))
+    mid = qp.quantiser(make_clip(tmp_path / "q23.mp4", frames=8, crf=23))
+    low = qp.quantiser(make_clip(tmp_path / "q38.mp4", frames=8, crf=38))
+    assert lossless == ("h264", 0.0)
+    assert mid is not None and low is not None and mid[0] == low[0] == "h264" and 0 < mid[1] < low[1] <= 51
 
 
 def test_vp9_quantiser_is_read_on_its_own_scale(tmp_path):
@@ -22,15 +22,14 @@ def test_vp9_quantiser_is_read_on_its_own_scale(tmp_path):
     low = qp.quantiser(make_clip(tmp_path / "v55.webm", frames=6, codec="libvpx-vp9", crf=55))
     assert lossless == ("vp9", 0.0)
     assert mid[0] == low[0] == "vp9" and 0 < mid[1] < low[1] <= 255
-    assert qp.mean_qp(tmp_path / "v30.webm") is None  # mean_qp is H.264's scale only
 
 
-def test_mean_qp_is_none_where_it_cannot_know(tmp_path):
-    assert qp.mean_qp(make_clip(tmp_path / "m.mkv", frames=4, codec="mpeg4")) is None  # not H.264
+def test_quantiser_is_none_where_it_cannot_know(tmp_path):
+    assert qp.quantiser(make_clip(tmp_path / "m.mkv", frames=4, codec="mpeg4")) is None  # neither H.264 nor VP9
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
-    assert qp.mean_qp(bad) is None
-    assert qp.mean_qp(tmp_path / "missing.mp4") is None
+    assert qp.quantiser(bad) is None
+    assert qp.quantiser(tmp_path / "missing.mp4") is None
 
 
 @pytest.mark.parametrize("q, want", [(None, "real"), (0.0, "clean"), (9.9, "clean"), (10.0, "real"),

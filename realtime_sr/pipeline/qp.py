@@ -43,13 +43,6 @@ def frame_qp(frame, codec: str = "h264") -> float | None:
     return None
 
 
-def mean_qp(path: str | Path, *, frames: int = 30, start_s: float | None = None) -> float | None:
-    """The mean H.264 QP of the first ``frames`` frames (from ``start_s``), or None where the file is
-    not H.264 or its decoder exports no quantisers. Never raises on a damaged or odd file."""
-    q = quantiser(path, frames=frames, start_s=start_s)
-    return q[1] if q is not None and q[0] == "h264" else None
-
-
 def quantiser(path: str | Path, *, frames: int = 30, start_s: float | None = None) -> tuple[str, float] | None:
     """(codec, mean quantiser of the first ``frames`` frames from ``start_s``) for H.264 ("h264", QP)
     and VP9 ("vp9", q-index); None for other codecs, streams without exported quantisers, and
