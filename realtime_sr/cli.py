@@ -25,10 +25,11 @@ def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "ro
     p.add_argument("--fine-fraction", type=float, default=0.25, metavar="F",
                    help="routed: share of tiles given to the fine network (default 0.25)")
     p.add_argument("--variant", choices=("auto", "real", "clean"),
-                   help="real: models trained for compressed real-world input (default for preview); clean: trained "
-                        "on clean bicubic downscales, the literature's protocol (default for image, eval and bench); "
-                        "auto (default for video): by the input's H.264 or VP9 quantiser, clean for near-lossless "
-                        "input, real-strong fine models for heavily compressed input, real otherwise")
+                   help="real: models trained for compressed real-world input; clean: trained on clean bicubic "
+                        "downscales, the literature's protocol (default for image, eval and bench); auto (default "
+                        "for video and preview): by the input file's H.264 or VP9 quantiser, clean for "
+                        "near-lossless input, real-strong fine models for heavily compressed input, real otherwise "
+                        "(and for a live source)")
     from .runtime import BACKENDS, DEVICES, PRECISIONS
 
     p.add_argument("--backend", default="auto", choices=BACKENDS,
@@ -107,16 +108,17 @@ def _cmd_models(a) -> int:
         m = meta.get("metrics", {})
         scores = "  ".join(f"{k} {v['psnr']:.2f} dB" for k, v in m.items())
         print(f"{name:{width}s} {meta['arch']:16s} {meta.get('params', 0):>9,d} params  {scores}")
-    print("-real: trained on real-world degradations (compressed video), the default of preview; -real-strong: "
-          "more of that training, for heavily compressed input. video picks by the input's H.264 or VP9 "
+    print("-real: trained on real-world degradations (compressed video), the default of a live preview; -real-strong: "
+          "more of that training, for heavily compressed input. video and preview pick by a file's H.264 or VP9 "
           "quantiser (near-lossless: clean; heavily compressed: -real-strong where shipped; else -real). The others: "
           "clean bicubic LR, the default of image, eval, bench", file=sys.stderr)
     return 0
 
 
-# Commands whose default models are the ``real`` variant (trained on real-world degradations):
-# their input is compressed video, where those models measured ahead (docs/real.md).
-REAL_BY_DEFAULT = ("video", "preview")
+# Commands whose default variant is ``auto``: their input is video, usually compressed, where the
+# real models measured ahead (docs/real.md); on a file they read its quantiser and choose by it,
+# on a live source (preview) they take the real models.
+AUTO_BY_DEFAULT = ("video", "preview")
 
 
 def _apply_variant(a) -> None:
@@ -127,8 +129,8 @@ def _apply_variant(a) -> None:
     if a.command == "eval":  # eval: None (or auto) means every shipped variant
         a.variant = None if a.variant == "auto" else a.variant
         return
-    if a.variant is None or (a.variant == "auto" and a.command != "video"):
-        a.variant = "auto" if a.command == "video" else "real" if a.command in REAL_BY_DEFAULT else "clean"
+    if a.variant is None or (a.variant == "auto" and a.command not in AUTO_BY_DEFAULT):
+        a.variant = "auto" if a.command in AUTO_BY_DEFAULT else "clean"
     from .models import ROLE_OF_MODE, default_name
 
     if (a.command in ("image", "video", "preview") and a.model is None and a.variant == "real"

@@ -288,6 +288,18 @@ def add_parser(sub, add_model_flags) -> None:
     p.set_defaults(func=_run)
 
 
+def _auto_model(a, log) -> str:
+    """``--variant auto``: for a file, the model ``video`` would choose by its quantiser; for a live
+    source (which has no file to read ahead), the real model of the mode."""
+    from .models import ROLE_OF_MODE, default_name
+
+    if is_live(a.source, a.fmt):
+        return default_name(ROLE_OF_MODE[a.mode], a.scale, "real")
+    from .pipeline.job import choose_by_quantiser
+
+    return choose_by_quantiser(a.source, mode=a.mode, scale=a.scale, log=log)[0]
+
+
 def _run(a) -> int:
     from . import routing
 
@@ -302,9 +314,12 @@ def _run(a) -> int:
     if a.window and not Path(a.save_dir).is_dir():
         raise UsageError(f"--save-dir {a.save_dir}: no such folder")
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    name = a.model
+    if name is None and a.variant == "auto":
+        name = _auto_model(a, log)
     win = Window(f"realtime-sr: {a.source}", save_dir=a.save_dir, log=log) if a.window else None  # before the model
     try:
-        model, backend = routing.load(a.model, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
+        model, backend = routing.load(name, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
                                       precision=a.precision,
                                       options=routing.RouteOptions(fraction=a.fine_fraction,
                                                                    hold=routing.VIDEO_HOLD))

@@ -50,8 +50,8 @@ def test_routed_pairs_coarse_and_fine_of_one_variant(registry):
     (["video", "in.mp4", "out.mp4", "--mode", "routed"], None, "auto"),  # chosen by the input (test_qp.py)
     (["video", "in.mp4", "out.mp4", "--mode", "routed", "--variant", "real"], "fine-x2-real", "real"),
     (["video", "in.mp4", "out.mp4", "--variant", "clean"], None, "clean"),
-    (["preview", "0", "--mode", "coarse"], "coarse-x2-real", "real"),
-    (["preview", "0", "--variant", "auto", "--mode", "fine"], "fine-x2-real", "real"),  # auto is video's alone
+    (["preview", "0", "--mode", "coarse"], None, "auto"),  # chosen by the source (test_qp.py)
+    (["preview", "0", "--variant", "real", "--mode", "fine"], "fine-x2-real", "real"),
     (["image", "a.png", "b.png", "--mode", "coarse"], None, "clean"),
     (["image", "a.png", "b.png", "--variant", "auto"], None, "clean"),
     (["eval", "Set14", "--variant", "auto"], None, None),  # eval: every shipped variant

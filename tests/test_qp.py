@@ -87,3 +87,23 @@ def test_an_explicit_variant_or_model_wins(tmp_path, capsys):
     assert run_cli("video", src, tmp_path / "b.mp4", "--model", "fine-x2", *FAST) == 0
     err = capsys.readouterr().err
     assert "input: mean H.264 QP" not in err and "fine-x2-real-strong" not in err
+
+
+@pytest.mark.parametrize("crf, want", [(0, "-> coarse-x2 "), (38, "-> coarse-x2-real ")])
+def test_preview_of_a_file_chooses_as_video_does(tmp_path, capsys, crf, want):
+    src = make_clip(tmp_path / "in.mp4", frames=3, crf=crf)
+    assert run_cli("preview", src, "--no-window", "--no-pace", "--backend", "torch") == 0
+    err = capsys.readouterr().err
+    assert "input: mean H.264 QP" in err and want in err and f"model {want[3:].strip()} " in err, err
+
+
+def test_preview_of_a_live_source_takes_the_real_model():
+    from types import SimpleNamespace
+
+    from realtime_sr.preview import _auto_model
+
+    said = []
+    for mode, want in (("coarse", "coarse-x2-real"), ("fine", "fine-x2-real")):
+        a = SimpleNamespace(source="webcam", fmt=None, mode=mode, scale=None)
+        assert _auto_model(a, said.append) == want
+    assert said == []  # nothing is read from a live source

@@ -122,29 +122,38 @@ def inference_workers(job: VideoJob) -> int:
 
 
 def pick_model(job: VideoJob, info, log) -> tuple[str | None, str]:
-    """(model name or None, variant) for load_for_mode. ``--variant auto`` (the video command's
-    default) reads the input's mean quantiser (H.264 QP or VP9 q-index, pipeline/qp.py):
-    near-lossless input gets the clean models, heavily compressed input the real-strong fine model
-    where one is shipped for the scale (fine and routed modes), everything else (and input whose
-    quantiser is unknown: other codecs) the real models. The thresholds depend on the codec, the
-    scale and the network (qp.THRESHOLDS)."""
-    from ..models import ROLE_OF_MODE, default_name, strong_name
-    from . import qp as qp_mod
-
+    """(model name or None, variant) for load_for_mode: ``--variant auto`` (the video command's
+    default) chooses by the input's quantiser (:func:`choose_by_quantiser`); a named model or an
+    explicit variant wins."""
     if job.model is not None or job.variant != "auto":
         return job.model, job.variant or "clean"
-    read = qp_mod.quantiser(info.path, start_s=job.start)
+    return choose_by_quantiser(info.path, mode=job.mode, scale=job.scale, start_s=job.start, log=log)
+
+
+def choose_by_quantiser(path, *, mode: str, scale: int | None, start_s: float | None = None,
+                        log=None) -> tuple[str, str]:
+    """(model name, variant) for a file by its mean quantiser (H.264 QP or VP9 q-index,
+    pipeline/qp.py): near-lossless input gets the clean models, heavily compressed input the
+    real-strong fine model where one is shipped for the scale (fine and routed modes), everything
+    else (and input whose quantiser is unknown: other codecs) the real models. The thresholds
+    depend on the codec, the scale and the network (qp.THRESHOLDS). ``video`` and ``preview``
+    (on a file) both choose so."""
+    from ..models import DEFAULT_SCALE, ROLE_OF_MODE, default_name, strong_name
+    from . import qp as qp_mod
+
+    scale = DEFAULT_SCALE if scale is None else scale
+    read = qp_mod.quantiser(path, start_s=start_s)
     codec, q = read if read is not None else (None, None)
-    lvl = qp_mod.level(q, codec or "h264", "coarse" if job.mode == "coarse" else "fine", job.scale)
+    lvl = qp_mod.level(q, codec or "h264", "coarse" if mode == "coarse" else "fine", scale)
     variant = "clean" if lvl == "clean" else "real"
-    name = default_name(ROLE_OF_MODE[job.mode], job.scale, variant)
-    if lvl == "strong" and job.mode in ("fine", "routed"):
+    name = default_name(ROLE_OF_MODE[mode], scale, variant)
+    if lvl == "strong" and mode in ("fine", "routed"):
         name = strong_name(name) or name
-    if q is not None:
+    if q is not None and log is not None:
         # how compressed, in words, on one scale for every mode (x2 fine's thresholds); the model
         # chosen follows its own mode's and scale's thresholds
         what = {"clean": "near-lossless", "real": "compressed", "strong": "heavily compressed"}[qp_mod.level(q, codec)]
-        shown = f"{default_name('coarse', job.scale, variant)} + {name}" if job.mode == "routed" else name
+        shown = f"{default_name('coarse', scale, variant)} + {name}" if mode == "routed" else name
         log(f"input: mean {qp_mod.NAMES[codec]} {q:.1f} ({what}) -> {shown} "
             "(--variant real|clean or --model to choose)")
     return name, variant
