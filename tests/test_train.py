@@ -195,6 +195,32 @@ def test_init_from_applies_to_a_fresh_run_even_with_resume(tmp_path, data):
     assert all((ck["g"][k] - start[k]).abs().max() < 0.01 for k in params)
 
 
+def test_a_deeper_generator_starts_as_the_shallower_one_it_grew_from():
+    """init_from a network with fewer residual blocks: the shared tensors are copied and the new
+    blocks add nothing, so the grown network computes exactly what its source does, and the new
+    blocks still learn (their last batch norm is zero, not frozen)."""
+    from realtime_sr.archs.generator import SRGANGenerator
+    from realtime_sr.models import resolve
+    from realtime_sr.train.loop import _init_from
+
+    small = SRGANGenerator(scale=2, num_features=32, num_blocks=8).eval()
+    small.load_state_dict(load_weights(resolve("fine-x2"))[0])
+    big = SRGANGenerator(scale=2, num_features=32, num_blocks=12)
+    said = _init_from(big, "fine-x2")
+    assert "4 new residual blocks start as the identity" in said
+    x = torch.rand(2, 1, 20, 20)
+    big.eval()
+    with torch.no_grad():
+        assert torch.equal(big(x), small(x))
+    big.train()
+    big(x).mean().backward()
+    assert big.body[11].body[-1].weight.grad.abs().sum() > 0
+    # a network of the same depth is copied whole and nothing is zeroed
+    same = SRGANGenerator(scale=2, num_features=32, num_blocks=8)
+    assert "identity" not in _init_from(same, "fine-x2")
+    assert same.body[7].body[-1].weight.abs().sum() > 0
+
+
 def test_a_bank_holds_the_recipes_samples_and_trains_like_a_folder(tmp_path, data):
     """A bank made from a recipe holds exactly that recipe's samples (luma, uint8), a run on it
     trains and resumes, and its metadata says the data came from the bank."""

@@ -97,7 +97,29 @@ def _init_from(net: torch.nn.Module, source: str) -> str:
     hits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(hits)
     net.load_state_dict(own)
-    return f"initialised {len(hits)}/{len(own)} tensors from {source}"
+    grown = _grown_blocks_as_identity(net, hits)
+    extra = f"; {grown} new residual blocks start as the identity" if grown else ""
+    return f"initialised {len(hits)}/{len(own)} tensors from {source}{extra}"
+
+
+@torch.no_grad()
+def _grown_blocks_as_identity(net: torch.nn.Module, loaded: dict) -> int:
+    """A deeper generator started from a shallower one: the residual blocks the source did not
+    have get a zero last batch-norm scale and shift, so each adds nothing at first and the grown
+    network computes exactly what the source did (its training starts from there, not from noise).
+    Returns how many blocks were so set."""
+    from ..archs.generator import ResidualBlock
+
+    body = getattr(net, "body", None)
+    if not isinstance(body, torch.nn.Sequential) or not any(k.startswith("body.") for k in loaded):
+        return 0
+    grown = 0
+    for i, block in enumerate(body):
+        if isinstance(block, ResidualBlock) and f"body.{i}.body.0.weight" not in loaded:
+            block.body[-1].weight.zero_()
+            block.body[-1].bias.zero_()
+            grown += 1
+    return grown
 
 
 def _source_commit() -> str | None:
