@@ -84,6 +84,40 @@ def test_interpolation_blends_two_networks_of_one_architecture(tmp_path):
     assert not (tmp_path / "bad.safetensors").exists()
 
 
+
+def test_interpolation_grows_a_shallower_a_to_the_deeper_b(tmp_path):
+    """b grown from a (more residual blocks, init_from a): a is taken at b's depth with the new
+    blocks as the identity, so alpha 0 computes what a does and the result has b's depth."""
+    import torch
+
+    from realtime_sr.archs.generator import SRGANGenerator
+    from realtime_sr.checkpoints import build_network, load_weights, read_metadata, save_weights
+    from realtime_sr.train.interp import interpolate
+    from realtime_sr.train.loop import _init_from
+
+    a = models.WEIGHTS_DIR / "fine_x2.safetensors"
+    ma = read_metadata(a)
+    deep = SRGANGenerator(**{**ma["hparams"], "num_blocks": 10})
+    _init_from(deep, str(a))
+    with torch.no_grad():
+        for p in deep.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    b = save_weights(tmp_path / "deep.safetensors", deep.state_dict(),
+                     {**ma, "hparams": {**ma["hparams"], "num_blocks": 10}})
+    x = torch.rand(1, 1, 16, 16)
+    shallow = build_network(a)[0].eval()
+    for alpha in (0.0, 0.5):
+        out = interpolate(a, b, alpha, tmp_path / f"m{alpha}.safetensors", log=lambda m: None)
+        meta = read_metadata(out)
+        assert meta["hparams"]["num_blocks"] == 10 and "grown" in meta["training"]["interpolation"]["a"]
+        net = build_network(out)[0].eval()
+        if alpha == 0.0:
+            with torch.no_grad():
+                assert torch.allclose(net(x), shallow(x), atol=1e-6)
+        else:
+            got, tb = load_weights(out)[0], load_weights(b)[0]
+            assert torch.allclose(got["body.9.body.4.weight"], 0.5 * tb["body.9.body.4.weight"], atol=1e-6)
+
 def test_interpolation_with_a_base_carries_the_fine_tuning_onto_a_newer_network(tmp_path):
     """--base: a + alpha * (b - base), for a real model whose clean parent has trained further."""
     import torch

@@ -11,6 +11,10 @@ of what the fine-tuning cost on clean input (docs/real.md has the measured trade
 The result's metadata is B's, with ``training.interpolation`` saying what was blended and the
 ``metrics`` measured again on the ``--eval`` folders by the literature's protocol.
 
+When ``b`` is a deeper network grown from ``a`` (``init_from`` a generator with fewer residual blocks),
+``a`` is taken as ``b``'s training started from it: the same tensors, and the blocks ``a`` lacks as
+the identity, so the blend runs at ``b``'s depth.
+
 When ``a`` has itself been trained further since ``b`` was fine-tuned from it, ``--base`` names the
 network ``b`` started from and the blend carries ``b``'s change onto the newer ``a``:
 ``a + alpha * (b - base)`` (a task vector, as in model-merging work); this is how a real-world
@@ -34,6 +38,29 @@ def _same_architecture(x, mx, sx, y, my, sy) -> None:
         raise UsageError(f"{x} and {y} are not the same architecture")
 
 
+def _grown(sa: dict, ma: dict, mb: dict) -> tuple[dict, dict]:
+    """``a`` as the deeper network ``b`` grew from it (``realtime-sr train`` with init_from a
+    shallower generator): ``b``'s architecture, ``a``'s tensors, and the blocks ``a`` lacks as the
+    identity, which is what ``b``'s training started from. Anything else is returned unchanged."""
+    ha, hb = ma.get("hparams", {}), mb.get("hparams", {})
+    others = lambda h: {k: v for k, v in h.items() if k != "num_blocks"}  # noqa: E731
+    if (ma.get("arch") != mb.get("arch") or "num_blocks" not in ha or "num_blocks" not in hb
+            or ha["num_blocks"] >= hb["num_blocks"] or others(ha) != others(hb)):
+        return sa, ma
+    from ..archs import build
+    from .loop import _grown_blocks_as_identity
+
+    net = build(mb["arch"], **hb)
+    own = net.state_dict()
+    hits = {k: v for k, v in sa.items() if k in own and own[k].shape == v.shape}
+    if len(hits) != len(sa):
+        return sa, ma
+    own.update(hits)
+    net.load_state_dict(own)
+    _grown_blocks_as_identity(net, hits)
+    return net.state_dict(), {**ma, "hparams": dict(hb)}
+
+
 def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, base=None, eval_dirs=(),
                 name: str | None = None, log=print) -> Path:
     from ..checkpoints import build_network, load_weights, save_weights
@@ -42,6 +69,8 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
         raise UsageError(f"--alpha must be in [0, 1], not {alpha}")
     sa, ma = load_weights(a)
     sb, mb = load_weights(b)
+    depth = ma.get("hparams", {}).get("num_blocks")
+    sa, ma = _grown(sa, ma, mb)  # a shallower a that b grew from: its blocks b added start as the identity
     _same_architecture(a, ma, sa, b, mb, sb)
     if base is None:  # alpha * b + (1 - alpha) * a is a + alpha * (b - a)
         s0, m0 = sa, ma
@@ -55,6 +84,9 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
     meta = dict(mb)
     record = {"alpha": alpha, "a": {"file": Path(a).name, "name": ma.get("name")},
               "b": {"file": Path(b).name, "name": mb.get("name")}, "rule": rule}
+    if depth != ma.get("hparams", {}).get("num_blocks"):
+        added = ma["hparams"]["num_blocks"] - depth
+        record["a"]["grown"] = f"{depth} residual blocks, the {added} more of b's as the identity"
     if base is not None:
         record["base"] = {"file": Path(base).name, "name": m0.get("name")}
     meta["training"] = {**mb["training"], "interpolation": record}
