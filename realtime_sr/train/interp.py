@@ -38,27 +38,24 @@ def _same_architecture(x, mx, sx, y, my, sy) -> None:
         raise UsageError(f"{x} and {y} are not the same architecture")
 
 
-def _grown(sa: dict, ma: dict, mb: dict) -> tuple[dict, dict]:
+def _grown(sa: dict, ma: dict, mb: dict) -> tuple[dict, dict, int]:
     """``a`` as the deeper network ``b`` grew from it (``realtime-sr train`` with init_from a
     shallower generator): ``b``'s architecture, ``a``'s tensors, and the blocks ``a`` lacks as the
-    identity, which is what ``b``'s training started from. Anything else is returned unchanged."""
+    identity, which is what ``b``'s training started from; and how many blocks were added.
+    Anything else is returned unchanged (0 added)."""
     ha, hb = ma.get("hparams", {}), mb.get("hparams", {})
     others = lambda h: {k: v for k, v in h.items() if k != "num_blocks"}  # noqa: E731
     if (ma.get("arch") != mb.get("arch") or "num_blocks" not in ha or "num_blocks" not in hb
             or ha["num_blocks"] >= hb["num_blocks"] or others(ha) != others(hb)):
-        return sa, ma
+        return sa, ma, 0
     from ..archs import build
-    from .loop import _grown_blocks_as_identity
+    from .loop import copy_matching
 
     net = build(mb["arch"], **hb)
-    own = net.state_dict()
-    hits = {k: v for k, v in sa.items() if k in own and own[k].shape == v.shape}
-    if len(hits) != len(sa):
-        return sa, ma
-    own.update(hits)
-    net.load_state_dict(own)
-    _grown_blocks_as_identity(net, hits)
-    return net.state_dict(), {**ma, "hparams": dict(hb)}
+    copied, added = copy_matching(net, sa)
+    if copied != len(sa):
+        return sa, ma, 0
+    return net.state_dict(), {**ma, "hparams": dict(hb)}, added
 
 
 def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, base=None, eval_dirs=(),
@@ -69,8 +66,7 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
         raise UsageError(f"--alpha must be in [0, 1], not {alpha}")
     sa, ma = load_weights(a)
     sb, mb = load_weights(b)
-    depth = ma.get("hparams", {}).get("num_blocks")
-    sa, ma = _grown(sa, ma, mb)  # a shallower a that b grew from: its blocks b added start as the identity
+    sa, ma, added = _grown(sa, ma, mb)  # a shallower a that b grew from: its blocks b added start as the identity
     _same_architecture(a, ma, sa, b, mb, sb)
     if base is None:  # alpha * b + (1 - alpha) * a is a + alpha * (b - a)
         s0, m0 = sa, ma
@@ -84,8 +80,8 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
     meta = dict(mb)
     record = {"alpha": alpha, "a": {"file": Path(a).name, "name": ma.get("name")},
               "b": {"file": Path(b).name, "name": mb.get("name")}, "rule": rule}
-    if depth != ma.get("hparams", {}).get("num_blocks"):
-        added = ma["hparams"]["num_blocks"] - depth
+    if added:
+        depth = ma["hparams"]["num_blocks"] - added
         record["a"]["grown"] = f"{depth} residual blocks, the {added} more of b's as the identity"
     if base is not None:
         record["base"] = {"file": Path(base).name, "name": m0.get("name")}

@@ -93,13 +93,19 @@ def _init_from(net: torch.nn.Module, source: str) -> str:
         state = torch.load(source, map_location="cpu", weights_only=True)["ema"]
     else:
         state, meta = load_weights(resolve(source))
+    copied, grown = copy_matching(net, state)
+    extra = f"; {grown} new residual blocks start as the identity" if grown else ""
+    return f"initialised {copied}/{len(net.state_dict())} tensors from {source}{extra}"
+
+
+def copy_matching(net: torch.nn.Module, state: dict) -> tuple[int, int]:
+    """Copy into ``net`` every tensor of ``state`` whose name and shape match; the residual blocks
+    ``state`` lacks (``net`` is deeper) start as the identity. Returns (tensors copied, blocks grown)."""
     own = net.state_dict()
     hits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     own.update(hits)
     net.load_state_dict(own)
-    grown = _grown_blocks_as_identity(net, hits)
-    extra = f"; {grown} new residual blocks start as the identity" if grown else ""
-    return f"initialised {len(hits)}/{len(own)} tensors from {source}{extra}"
+    return len(hits), _grown_blocks_as_identity(net, hits)
 
 
 @torch.no_grad()
