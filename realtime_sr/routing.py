@@ -437,6 +437,7 @@ def backend_for(model, *, backend: str = "auto", device: str = "auto", precision
     if not isinstance(model, RoutedModel):
         return make_backend(model, **kw)
     opt = (options or RouteOptions()).check()
+    kw["routed"] = True  # where auto's choice depends on it (runtime/cpu.py)
     cb = make_backend(model.coarse, **kw)
     # the same choice as for coarse (one line about it is enough); a TensorRT fine engine is
     # static: ``batch`` patches of P x P, the only shape routing ever sends it

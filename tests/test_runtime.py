@@ -171,10 +171,10 @@ def test_auto_falls_back_to_torch_without_export_tools(tmp_path_factory, tmp_pat
 
 # ----------------------------------------------------------------------------- OpenVINO
 
-def _fake_cpu(monkeypatch, *, bf16: bool, int8: bool, openvino: bool = True):
+def _fake_cpu(monkeypatch, *, bf16: bool, int8: bool, openvino: bool = True, flags: frozenset = frozenset()):
     from realtime_sr.runtime import cpu
 
-    monkeypatch.setattr(cpu, "cpu_features", lambda: cpu.CpuFeatures(bf16=bf16, int8=int8))
+    monkeypatch.setattr(cpu, "cpu_features", lambda: cpu.CpuFeatures(bf16=bf16, int8=int8, flags=flags))
     monkeypatch.setattr(cpu, "openvino_available", lambda: openvino)
 
 
@@ -185,17 +185,48 @@ def _fake_cpu(monkeypatch, *, bf16: bool, int8: bool, openvino: bool = True):
     (True, True, True, "fp16", "onnxruntime"),   # fp16 graphs: onnxruntime on a CPU
     (False, True, True, "auto", "onnxruntime"),  # VNNI only: not measured faster in fp32, keep today's path
     (False, True, True, "int8", "openvino"),     # int8 units: OpenVINO's int8 kernels
-    (False, False, True, "int8", "onnxruntime"),
+    (False, False, True, "int8", "onnxruntime"),  # neither int8 units nor AVX2 (an unmeasured CPU)
     (False, False, True, "auto", "onnxruntime"),
     (True, True, False, "auto", "onnxruntime"),  # OpenVINO not installed
 ])
-def test_auto_cpu_choice_by_features(monkeypatch, bf16, int8, openvino, precision, expect):
+@pytest.mark.parametrize("avx2", [False, True])
+def test_auto_cpu_choice_by_features(monkeypatch, bf16, int8, openvino, precision, expect, avx2):
     if HAS_CUDA:
         pytest.skip("a CUDA device is present: auto picks a GPU backend")
-    _fake_cpu(monkeypatch, bf16=bf16, int8=int8, openvino=openvino)
+    routed_expect = expect
+    if avx2 and openvino and precision == "int8":
+        expect = routed_expect = "openvino"  # AVX2-only x86: OpenVINO int8 measured 1.4-2.4x over onnxruntime fp32
+    if avx2 and openvino and precision in ("auto", "fp32"):
+        expect = "openvino"  # whole frames: OpenVINO fp32 measured 1.3x end to end; routed kept onnxruntime
+    _fake_cpu(monkeypatch, bf16=bf16, int8=int8, openvino=openvino, flags=frozenset({"avx2"} if avx2 else ()))
     backend, device, why = pick_backend(device="auto", precision=precision)
     assert (backend, device) == (expect, "cpu") and why
     assert pick_backend(device="cpu", precision=precision)[0] == expect
+    assert pick_backend(device="cpu", precision=precision, routed=True)[0] == routed_expect
+
+
+def test_routing_asks_auto_for_its_own_choice(monkeypatch):
+    """On an AVX2 CPU without bf16 units, auto runs whole frames on OpenVINO but routing on
+    onnxruntime (each measured faster there): a routed model's two backends are chosen as routed."""
+    if HAS_CUDA:
+        pytest.skip("a CUDA device is present: auto picks a GPU backend")
+    from realtime_sr import routing
+    from realtime_sr.runtime import cpu
+
+    _fake_cpu(monkeypatch, bf16=False, int8=False, openvino=True, flags=frozenset({"avx2"}))
+    asked = []
+    monkeypatch.setattr(routing, "RoutedBackend", lambda cb, fb, scale, opt: (cb, fb))
+    import realtime_sr.runtime as rt
+
+    def make_backend(m, **kw):
+        asked.append(kw)
+        return cpu.pick_cpu("fp32", routed=kw.get("routed", False))[0]
+
+    monkeypatch.setattr(rt, "make_backend", make_backend)
+    model = routing.load_for_mode(None, scale=2, mode="routed")
+    assert routing.backend_for(model, precision="fp32") == ("onnxruntime", "onnxruntime")
+    assert all(kw["routed"] for kw in asked) and len(asked) == 2
+    assert routing.backend_for(model.fine, precision="fp32") == "openvino"
 
 
 def test_default_precision_per_backend(monkeypatch):

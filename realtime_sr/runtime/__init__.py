@@ -58,9 +58,15 @@ def tensorrt_available() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
 
 
-def pick_backend(*, device: str | None = "auto", precision: str = "fp32") -> tuple[str, str, str]:
-    """(backend, device, reason) that ``auto`` resolves to on this machine."""
+def pick_backend(*, device: str | None = "auto", precision: str = "fp32",
+                 routed: bool = False) -> tuple[str, str, str]:
+    """(backend, device, reason) that ``auto`` resolves to on this machine (``routed``: for a
+    network run inside routing)."""
+    from functools import partial
+
     from .cpu import pick_cpu
+
+    pick_cpu = partial(pick_cpu, routed=routed)
 
     if device == "cpu":
         be, why = pick_cpu(precision)
@@ -81,7 +87,7 @@ def pick_backend(*, device: str | None = "auto", precision: str = "fp32") -> tup
 
 def make_backend(model, *, backend: str = "auto", device: str | None = "auto", precision: str = "fp32",
                  calib=None, tile_batch: tuple[int, int] | None = None, compile: bool = False,
-                 streams: int = 1, log: Callable[[str], None] | None = _stderr) -> Backend:
+                 streams: int = 1, routed: bool = False, log: Callable[[str], None] | None = _stderr) -> Backend:
     """Build the backend that runs ``model`` (a :class:`~realtime_sr.models.Model`).
 
     ``precision``: one of :data:`PRECISIONS`; ``auto`` is resolved per backend (module docstring).
@@ -92,7 +98,8 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
     faster than routing's merged rectangles: benchmarks/results/openvino_routed_tiles_*).
     ``streams``: OpenVINO only, that many frames at once (the cores shared among them; the
     backend's ``streams`` says what it got, and a caller runs that many threads on it: the video
-    pipeline); other backends ignore it. ``log``: where progress and the ``auto`` choice go
+    pipeline); other backends ignore it. ``routed``: the model runs inside routing, which ``auto``
+    weighs on some CPUs (runtime/cpu.py). ``log``: where progress and the ``auto`` choice go
     (None: silent).
     """
     say = log or (lambda m: None)
@@ -105,7 +112,7 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     auto = backend == "auto"
     if auto:
-        backend, device, why = pick_backend(device=device, precision=precision)
+        backend, device, why = pick_backend(device=device, precision=precision, routed=routed)
         say(f"backend auto -> {backend} on {device} ({why})")
     if backend == "openvino":
         return _openvino(model, device, precision, calib, say, auto=auto, streams=streams)

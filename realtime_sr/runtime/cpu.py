@@ -4,10 +4,19 @@ The rule ``auto`` follows on a CPU, from measurements (benchmarks/results/cpu_ba
 
 * OpenVINO is picked where it is installed **and** the CPU has bf16 units (AVX-512 BF16 or AMX):
   that is the class of CPU it was measured faster on (fp32, bf16 and int8 alike). On other CPUs
-  onnxruntime fp32, the path measured before OpenVINO existed here, stays the choice, so ``auto``
-  never picks something slower than it was.
-* int8 asked explicitly: OpenVINO where the CPU has int8 dot-product units (VNNI or AMX-INT8)
-  and OpenVINO is installed; onnxruntime's symmetric-int8 path is slower than its fp32.
+  onnxruntime fp32, the path measured before OpenVINO existed here, stays the choice wherever
+  OpenVINO was not measured faster (see fp32 on AVX2 below), so ``auto`` never picks something
+  slower than it was.
+* int8 asked explicitly: OpenVINO where it is installed and the CPU has int8 dot-product units
+  (VNNI or AMX-INT8) or, without them, AVX2: on an AVX2-only AMD EPYC its int8 kernels ran
+  coarse, fine and routed 1.4x, 2.2-2.4x and 1.5-1.6x faster than onnxruntime fp32 (and about
+  twice onnxruntime int8; cpu_amd-epyc-2c_2026-12-02_x2_640x360*). onnxruntime's symmetric-int8
+  path is slower than its fp32 on every CPU measured, so it is left only where neither holds.
+* fp32 on an x86 CPU with AVX2 but no bf16 units (that AMD EPYC): one frame at a time, OpenVINO
+  was 0.99-1.09x onnxruntime on coarse and 1.15-1.22x on fine; end to end in ``realtime-sr video``
+  (two inference streams) 1.35x on coarse and 1.27x on fine, but 0.82x routed (its tile batches run
+  one at a time) (video_e2e_amd-epyc-2c_2026-12-02_x2_openvino_fp32*). So there ``auto`` takes
+  OpenVINO for whole frames and keeps onnxruntime for routing.
 * The default precision (``auto``) on OpenVINO is bf16 where the CPU has the units and the
   model's bf16 gate did not fail, else fp32; on every other backend it is fp32.
 
@@ -23,7 +32,8 @@ import os
 from dataclasses import dataclass
 
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86; "bf16": ARM's FEAT_BF16
-INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # x86: where OpenVINO int8 was measured
+INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # x86: int8 dot-product units
+INT8_OV_FLAGS = INT8_FLAGS | {"avx2"}  # where OpenVINO int8 was measured faster than onnxruntime
 
 
 @dataclass(frozen=True)
@@ -99,17 +109,25 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def pick_cpu(precision: str, feats: CpuFeatures | None = None) -> tuple[str, str]:
-    """(backend, reason) for a CPU run at ``precision`` (``auto`` included); see the module docstring."""
+def pick_cpu(precision: str, feats: CpuFeatures | None = None, *, routed: bool = False) -> tuple[str, str]:
+    """(backend, reason) for a CPU run at ``precision`` (``auto`` included); see the module docstring.
+
+    ``routed``: the networks run inside routing (coarse frames plus fine tile batches), which
+    measured differently from whole frames on a CPU without bf16 units."""
     feats = feats or cpu_features()
     if not openvino_available():
         return "onnxruntime", "OpenVINO not installed"
-    if precision == "int8" and feats.int8:
-        return "openvino", f"int8 on a {feats.describe()}"
+    if precision == "int8" and (feats.int8 or INT8_OV_FLAGS & feats.flags):
+        why = "" if feats.int8 else " (AVX2: OpenVINO's int8 measured faster)"
+        return "openvino", f"int8 on a {feats.describe()}{why}"
     if precision in ("auto", "fp32", "bf16") and feats.bf16:
         return "openvino", feats.describe()
     if precision == "fp16":
         return "onnxruntime", "fp16 graphs run on onnxruntime on a CPU"
+    if precision in ("auto", "fp32") and "avx2" in feats.flags:
+        if not routed:
+            return "openvino", f"fp32 on an AVX2 {feats.describe()}: OpenVINO measured faster on whole frames"
+        return "onnxruntime", f"routed fp32 on an AVX2 {feats.describe()}: onnxruntime measured faster"
     return "onnxruntime", f"OpenVINO not measured faster on a {feats.describe()}"
 
 
