@@ -133,3 +133,7 @@ def test_measured_choice_times_each_candidate_and_picks_one():
     assert said and "fp32" in said[0] and "bf16+cl" in said[0]
     before = [p.clone() for p in net.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # timing used a copy
+    said.clear()  # without bf16 units: fp32, and only the layout is measured
+    c = compute.resolve("auto", torch.device("cpu"), net, sample, flags={"avx2"}, log=said.append)
+    assert c.precision == "fp32" and "channels-last measured" in c.reason
+    assert said and "fp32+cl" in said[0] and "bf16" not in said[0]

@@ -4,7 +4,9 @@
 * CPU: bf16 autocast only where the CPU has bf16 units (AVX-512 BF16 or AMX); whether it and
   channels-last pay is *measured*: a few timed steps of each candidate on a copy of the
   network, and the fastest wins (bf16 must be at least 10% faster to be taken, since it rounds).
-  A CPU without the units trains in fp32, as before.
+  A CPU without the units trains in fp32, as before, and only the layout is measured there
+  (channels-last taken where it is at least 5% faster: on an AVX2-only AMD EPYC it was 1.23x for
+  the coarse network and 0.92x for the fine one, benchmarks/results/train_speed_amd-epyc-*).
 
 ``--precision`` (the recipe's ``precision``) overrides: ``auto`` | ``fp32`` | ``bf16`` | ``fp16``.
 The choice is resolved once into a :class:`Compute` (dtype, autocast context, layout) and
@@ -107,7 +109,14 @@ def resolve(precision: str, device: torch.device, net: torch.nn.Module | None = 
     if precision != "auto":
         return Compute("cpu", precision, precision == "bf16" if channels_last is None else channels_last, "asked")
     if not has_bf16:
-        return Compute("cpu", "fp32", bool(channels_last), "auto: no bf16 units on this CPU")
+        if net is None or sample is None or channels_last is not None:
+            return Compute("cpu", "fp32", bool(channels_last), "auto: no bf16 units on this CPU")
+        nchw, cl = (_time_steps(net, *sample, Compute("cpu", "fp32", layout, "")) for layout in (False, True))
+        if log:
+            log(f"training step, measured: fp32 {nchw * 1e3:.0f} ms, fp32+cl {cl * 1e3:.0f} ms")
+        if cl * 1.05 < nchw:
+            return Compute("cpu", "fp32", True, f"auto: no bf16 units; channels-last measured {nchw / cl:.2f}x")
+        return Compute("cpu", "fp32", False, "auto: no bf16 units; channels-last measured no faster")
     if net is None or sample is None:
         return Compute("cpu", "bf16", True if channels_last is None else channels_last, "auto: CPU has bf16 units")
     layouts = (False, True) if channels_last is None else (channels_last,)
