@@ -62,14 +62,10 @@ def pick_backend(*, device: str | None = "auto", precision: str = "fp32",
                  routed: bool = False) -> tuple[str, str, str]:
     """(backend, device, reason) that ``auto`` resolves to on this machine (``routed``: for a
     network run inside routing)."""
-    from functools import partial
-
     from .cpu import pick_cpu
 
-    pick_cpu = partial(pick_cpu, routed=routed)
-
     if device == "cpu":
-        be, why = pick_cpu(precision)
+        be, why = pick_cpu(precision, routed=routed)
         return be, "cpu", f"--device cpu; {why}"
     if cuda_available():
         if tensorrt_available() and precision != "bf16":
@@ -77,11 +73,11 @@ def pick_backend(*, device: str | None = "auto", precision: str = "fp32",
         if precision != "int8":
             return "torch", "cuda", ("bf16 runs on torch on a GPU" if precision == "bf16"
                                      else "CUDA GPU found, TensorRT not installed")
-        be, why = pick_cpu(precision)
+        be, why = pick_cpu(precision, routed=routed)
         return be, "cpu", f"int8 needs TensorRT on a GPU, which is not installed; {why}"
     if device == "cuda":
         raise BackendError("--device cuda asked, but torch sees no CUDA device")
-    be, why = pick_cpu(precision)
+    be, why = pick_cpu(precision, routed=routed)
     return be, "cpu", f"no CUDA device; {why}"
 
 

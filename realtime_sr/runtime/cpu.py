@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86; "bf16": ARM's FEAT_BF16
 INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # x86: int8 dot-product units
-INT8_OV_FLAGS = INT8_FLAGS | {"avx2"}  # where OpenVINO int8 was measured faster than onnxruntime
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def pick_cpu(precision: str, feats: CpuFeatures | None = None, *, routed: bool =
     feats = feats or cpu_features()
     if not openvino_available():
         return "onnxruntime", "OpenVINO not installed"
-    if precision == "int8" and (feats.int8 or INT8_OV_FLAGS & feats.flags):
+    if precision == "int8" and (feats.int8 or "avx2" in feats.flags):
         why = "" if feats.int8 else " (AVX2: OpenVINO's int8 measured faster)"
         return "openvino", f"int8 on a {feats.describe()}{why}"
     if precision in ("auto", "fp32", "bf16") and feats.bf16:

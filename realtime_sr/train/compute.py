@@ -108,28 +108,26 @@ def resolve(precision: str, device: torch.device, net: torch.nn.Module | None = 
         raise UsageError("--precision bf16 asked, but this CPU has no bf16 units (AVX-512 BF16 or AMX); use fp32")
     if precision != "auto":
         return Compute("cpu", precision, precision == "bf16" if channels_last is None else channels_last, "asked")
-    if not has_bf16:
-        if net is None or sample is None or channels_last is not None:
-            return Compute("cpu", "fp32", bool(channels_last), "auto: no bf16 units on this CPU")
-        nchw, cl = (_time_steps(net, *sample, Compute("cpu", "fp32", layout, "")) for layout in (False, True))
-        if log:
-            log(f"training step, measured: fp32 {nchw * 1e3:.0f} ms, fp32+cl {cl * 1e3:.0f} ms")
-        if cl * 1.05 < nchw:
-            return Compute("cpu", "fp32", True, f"auto: no bf16 units; channels-last measured {nchw / cl:.2f}x")
-        return Compute("cpu", "fp32", False, "auto: no bf16 units; channels-last measured no faster")
+    if not has_bf16 and (net is None or sample is None or channels_last is not None):
+        return Compute("cpu", "fp32", bool(channels_last), "auto: no bf16 units on this CPU")
     if net is None or sample is None:
         return Compute("cpu", "bf16", True if channels_last is None else channels_last, "auto: CPU has bf16 units")
     layouts = (False, True) if channels_last is None else (channels_last,)
     timed = {}
-    for prec in ("fp32", "bf16"):
+    for prec in ("fp32", "bf16") if has_bf16 else ("fp32",):  # without the units: only the layout
         for cl in layouts:
             c = Compute("cpu", prec, cl, "")
             timed[(prec, cl)] = _time_steps(net, *sample, c)
-    best32 = min((t, cl) for (p, cl), t in timed.items() if p == "fp32")
-    best16 = min((t, cl) for (p, cl), t in timed.items() if p == "bf16")
     summary = ", ".join(f"{p}{'+cl' if cl else ''} {t * 1e3:.0f} ms" for (p, cl), t in timed.items())
     if log:
         log(f"training step, measured: {summary}")
+    if not has_bf16:
+        nchw, cl = timed[("fp32", False)], timed[("fp32", True)]
+        if cl * 1.05 < nchw:
+            return Compute("cpu", "fp32", True, f"auto: no bf16 units; channels-last measured {nchw / cl:.2f}x")
+        return Compute("cpu", "fp32", False, "auto: no bf16 units; channels-last measured no faster")
+    best32 = min((t, cl) for (p, cl), t in timed.items() if p == "fp32")
+    best16 = min((t, cl) for (p, cl), t in timed.items() if p == "bf16")
     if best16[0] * 1.1 < best32[0]:
         return Compute("cpu", "bf16", best16[1], f"auto: measured {best32[0] / best16[0]:.2f}x over fp32")
     return Compute("cpu", "fp32", best32[1], "auto: bf16 measured no faster")
