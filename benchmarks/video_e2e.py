@@ -15,7 +15,10 @@ are interleaved (every row once per round) and the median is reported; the ratio
 fps over the transcode's in the same round. ``--scale 4 --lr-size 480x270`` first makes the LR
 clip (the clip's first ``--seconds``, swscale bicubic to that size, libx264 CRF 12) and times x4
 on it, the transcode too (issue 8's x4 case: 480x270 to 1920x1080). Writes benchmarks/results/video_e2e_<machine>_<date>.md.
-Run it with the machine otherwise idle (here: ``/tmp/quiet.sh``).
+Run it with the machine otherwise idle (here: ``/tmp/quiet.sh``). The transcode's fps includes opening
+the files and flushing x264's lookahead, which weigh on a short run: on chaplin.mp4 it read 12.9 fps
+over 2 s and 18.8 over 8 s in one run (2026-12-03, AMD EPYC, beside a training run), so ratios from
+``--seconds 2`` flatter the pipeline; prefer 8 s or more.
 """
 
 from __future__ import annotations
