@@ -63,7 +63,12 @@ def load_pairs(folder: str | Path, scale: int, *, lr_codec: str | None = None, l
         if hr.dtype != np.uint8:
             hr = (hr >> 8).astype(np.uint8)
         hr = hr[..., :3] if hr.shape[2] >= 3 else np.repeat(hr[..., :1], 3, axis=2)
+        size = f"{hr.shape[1]}x{hr.shape[0]}"
         hr = modcrop(hr, scale)
+        need = 2 * scale + 11  # the metrics crop `scale` pixels from each border, then SSIM's 11x11 window
+        if min(hr.shape[:2]) < need:
+            raise InputError(f"{p}: {size} is too small to evaluate at x{scale} "
+                             f"(needs at least {need} px on a side)")
         lr = resize_bicubic(hr, (hr.shape[1] // scale, hr.shape[0] // scale))
         if lr_codec:
             lr = compress_lr(lr, lr_codec, crf=lr_crf, quality=lr_quality)

@@ -141,3 +141,17 @@ def test_output_gets_ordinary_permissions(tmp_path, model):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_eval_refuses_an_image_too_small_to_score(tmp_path, model):
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    Image.fromarray(natural_image("coffee", (40, 30))).save(folder / "ok.png")
+    Image.fromarray(natural_image("coffee", (14, 40))).save(folder / "thin.png")  # x2 needs 15 px a side
+    r = cli("eval", folder, "--model", model)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "thin.png: 14x40 is too small to evaluate at x2" in r.stderr
+    (folder / "thin.png").unlink()
+    r = cli("eval", folder, "--model", model)
+    assert r.returncode == 0, r.stderr

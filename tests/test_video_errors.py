@@ -95,6 +95,10 @@ def test_refused_outputs(tmp_path, clip, model, capsys):
     assert "not available" in fails(capsys, clip, tmp_path / "x.mp4", "--model", model, "--codec", "nosuchenc",
                                     code=2)
     assert "unknown output format" in fails(capsys, clip, tmp_path / "x.qqq", "--model", model, code=2)
+    # a quality outside the codec's scale is refused, not clamped by the encoder
+    assert "--crf 99: libx264 takes 0-51" in fails(capsys, clip, tmp_path / "x.mp4", "--model", model, "--crf", "99",
+                                                   code=2)
+    assert not (tmp_path / "x.mp4").exists()
     # a codec the container cannot hold: found by the trial mux, before any work
     assert "cannot write libx264 video into a webm" in fails(capsys, clip, tmp_path / "x.webm", "--model", model)
     assert not list(tmp_path.glob(".x.*"))
