@@ -15,10 +15,12 @@ are interleaved (every row once per round) and the median is reported; the ratio
 fps over the transcode's in the same round. ``--scale 4 --lr-size 480x270`` first makes the LR
 clip (the clip's first ``--seconds``, swscale bicubic to that size, libx264 CRF 12) and times x4
 on it, the transcode too (issue 8's x4 case: 480x270 to 1920x1080). Writes benchmarks/results/video_e2e_<machine>_<date>.md.
-Run it with the machine otherwise idle (here: ``/tmp/quiet.sh``). The transcode's fps includes opening
-the files and flushing x264's lookahead, which weigh on a short run: on chaplin.mp4 it read 12.9 fps
-over 2 s and 18.8 over 8 s in one run (2026-12-03, AMD EPYC, beside a training run), so ratios from
-``--seconds 2`` flatter the pipeline, hence the default of 8 s.
+Run it with the machine otherwise idle (here: ``/tmp/quiet.sh``). Start-up weighs on a short run on
+both sides: the transcode's fps includes opening the files and flushing x264's lookahead, the
+pipeline's its warm-up and queues filling. On an AMD EPYC, idle, 2026-12-03, two runs minutes
+apart: 2 s of chaplin.mp4 read transcode 31.0 fps, coarse 12.2 (0.41x), coarse int8 15.6 (0.50x);
+8 s read 33.1, 14.3 (0.44x) and 18.4 (0.56x). The pipeline's start-up weighs more, so 2 s runs
+understate its ratio; the default is 8 s.
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def main() -> None:
                     help="comma-separated; MODE@PRECISION[@BACKEND] runs that mode with --precision PRECISION "
                          "(and --backend BACKEND), e.g. fine@int8, coarse@fp32@openvino")
     ap.add_argument("--seconds", type=float, default=8.0,
-                    help="part of the clip, from its start (default 8 s: shorter runs flatter the pipeline)")
+                    help="part of the clip, from its start (default 8 s: start-up weighs on shorter runs)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--compare-with", dest="other", help="another checkout to time beside this one")
     ap.add_argument("--label", default="other", help="name of the --compare-with rows")
