@@ -155,3 +155,14 @@ def test_eval_refuses_an_image_too_small_to_score(tmp_path, model):
     (folder / "thin.png").unlink()
     r = cli("eval", folder, "--model", model)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--lr-codec", "libx264", "--lr-crf", "99"], "--lr-crf 99: libx264 takes 0-51"),
+    (["--lr-codec", "jpeg", "--lr-quality", "0"], "--lr-quality 0: JPEG takes 1-100")])
+def test_eval_refuses_a_quality_outside_the_codec_scale(tmp_path, model, args, msg):
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    Image.fromarray(natural_image("coffee", (40, 30))).save(folder / "ok.png")
+    r = cli("eval", folder, "--model", model, *args)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and msg in r.stderr, r.stderr
