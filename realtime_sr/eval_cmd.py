@@ -45,13 +45,13 @@ def run_eval(a) -> int:
     from .evaluate import bicubic_method, evaluate, load_pairs
 
     from .models import pick_scale
+    from .pipeline.sink import check_quality
 
     a.scale = pick_scale(a.model, a.scale)
-    top = 63 if a.lr_codec == "libvpx-vp9" else 51  # x264/x265 0-51, VP9 0-63
     if a.lr_codec == "jpeg" and not 1 <= a.lr_quality <= 100:
         raise UsageError(f"--lr-quality {a.lr_quality}: JPEG takes 1-100")
-    if a.lr_codec not in (None, "jpeg") and not 0 <= a.lr_crf <= top:
-        raise UsageError(f"--lr-crf {a.lr_crf}: {a.lr_codec} takes 0-{top}")
+    if a.lr_codec not in (None, "jpeg"):
+        check_quality(a.lr_codec, a.lr_crf, "--lr-crf")
     pairs = load_pairs(a.folder, a.scale, lr_codec=a.lr_codec, lr_crf=a.lr_crf, lr_quality=a.lr_quality)
     results = [evaluate(pairs, bicubic_method(a.scale), a.scale, "bicubic")]
     for label, fn in _methods(a):

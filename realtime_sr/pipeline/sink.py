@@ -27,13 +27,13 @@ _QUALITY = {
     "hevc_nvenc": (21, "cq", "p5"),
     "av1_nvenc": (30, "cq", "p5"),
 }
+# the quality scale's range of each codec (x264/x265 and nvenc: 0-51; VP9 and the AV1 encoders: 0-63): a
+# value outside it is refused rather than clamped by the encoder into something the user did not ask for
+_QUALITY_MAX = {"libx264": 51, "libx265": 51, "h264_nvenc": 51, "hevc_nvenc": 51, "libsvtav1": 63, "libaom-av1": 63,
+                "av1_nvenc": 63, "libvpx-vp9": 63}
 # the x264/x265 preset of each mode where --preset is not given: the networks fast enough for real
 # time (coarse, routed) get a fast preset, so the encoder does not cost more than the network; the
 # offline ones (fine, gan) the slow, more efficient default (see docs/video.md, "Encoder defaults")
-# the quality scale's range of each codec (x264/x265 and nvenc: 0-51; the AV1 encoders: 0-63): a value
-# outside it is refused rather than clamped by the encoder into something the user did not ask for
-_QUALITY_MAX = {"libx264": 51, "libx265": 51, "h264_nvenc": 51, "hevc_nvenc": 51, "libsvtav1": 63, "libaom-av1": 63,
-                "av1_nvenc": 63}
 MODE_PRESETS = {"coarse": "veryfast", "routed": "veryfast"}
 CODEC_CHOICES = ("libx264", "libx265", "libsvtav1", "libaom-av1", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "mpeg4")
 SEGMENT_FORMAT = "mp4"
@@ -81,12 +81,17 @@ def check_encoder(spec: EncoderSpec):
         raise UsageError(f"--codec {spec.codec} is not a video encoder")
     if spec.crf is not None and spec.bitrate is not None:
         raise UsageError("--crf and --bitrate are alternatives: give one")
-    top = _QUALITY_MAX.get(spec.codec)
-    if spec.crf is not None and top is not None and not 0 <= spec.crf <= top:
-        raise UsageError(f"--crf {spec.crf}: {spec.codec} takes 0-{top} (lower is better)")
+    check_quality(spec.codec, spec.crf)
     if spec.bitrate is not None:
         parse_bitrate(spec.bitrate)
     return codec
+
+
+def check_quality(codec: str, value: int | None, flag: str = "--crf") -> None:
+    """UsageError when ``value`` lies outside ``codec``'s quality scale (codecs without a known scale pass)."""
+    top = _QUALITY_MAX.get(codec)
+    if value is not None and top is not None and not 0 <= value <= top:
+        raise UsageError(f"{flag} {value}: {codec} takes 0-{top} (lower is better)")
 
 
 def parse_bitrate(text: str) -> int:
