@@ -12,7 +12,8 @@ against the HR frames' Y (scale pixels of border cropped), averaged over frames,
 
 A method is ``bicubic``, a shipped model name (``fine-x2-real``), ``routed-x2[-real]``, a
 weights file, or a training checkpoint (``.pt``: its EMA generator), so runs can be measured
-while they train.
+while they train. A multi-frame network (``frames`` > 1) gets each frame with its neighbours from
+the same decoded clip, the run's first and last frames repeated past its ends.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def load_method(name: str, scale: int):
         return bic
     if name.endswith(".pt"):
         model = checkpoint_model(name)
+        if getattr(model.net, "frames", 1) > 1:
+            return frames_method(model.net)
         backend = routing.backend_for(model, backend="torch", device="cpu", precision="fp32")
     else:
         mode = "routed" if name.startswith("routed-") else None
@@ -89,6 +92,31 @@ def load_method(name: str, scale: int):
             name = name.replace("routed-", "fine-", 1)
         model, backend = routing.load(name, mode=mode or "fine", backend="torch", device="cpu", precision="fp32")
     return lambda y: upscale_y(backend, y, model.scale, tile=1024, context=model.context)
+
+
+def frames_method(net):
+    """A multi-frame network as a method: it takes (frames, H, W), the frame to upscale in the
+    middle (the whole plane in one call: these clips are at most 320x180 LR at x2)."""
+    import torch
+
+    def run(stack):
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32) / 255.0)[None]
+            return net(x)[0, 0].numpy() * 255.0
+    run.frames = net.frames
+    return run
+
+
+def neighbours(planes, i: int, frames: int):
+    """Frames i - r .. i + r of a run (r = frames // 2), the run's ends repeated, stacked."""
+    r = frames // 2
+    return np.stack([planes[min(max(j, 0), len(planes) - 1)] for j in range(i - r, i + r + 1)])
+
+
+def apply(fn, planes, i: int):
+    """A method's output for frame i of a run: a multi-frame one gets the frame's neighbours too."""
+    frames = getattr(fn, "frames", 1)
+    return fn(neighbours(planes, i, frames) if frames > 1 else planes[i])
 
 
 def checkpoint_model(path: str):
@@ -118,7 +146,8 @@ def crops(a, fns, s: int) -> int:
     planes = lr_planes(hr, s, a.crop_crf)
     x, y, w, h = (int(v) for v in a.crop_box.split(","))
     ref = np.rint(rgb_to_y(hr[-1] / 255.0))
-    shots = [(m, np.clip(np.rint(fn(planes[-1])), 0, 255)) for m, fn in fns.items()] + [("original", ref)]
+    last = len(planes) - 1
+    shots = [(m, np.clip(np.rint(apply(fn, planes, last)), 0, 255)) for m, fn in fns.items()] + [("original", ref)]
     zoom, pad, label = 2, 4, 14
     tw, th = w * s * zoom, h * s * zoom
     canvas = Image.new("L", (len(shots) * (tw + pad), th + label), 255)
@@ -140,6 +169,9 @@ def main() -> int:
     ap.add_argument("--crf", default="lossless,23,28", help="conditions (default lossless,23,28)")
     ap.add_argument("--frames", type=int, default=6, help="consecutive frames per clip (default 6)")
     ap.add_argument("--start", type=int, default=30, help="first frame of the run (default 30)")
+    ap.add_argument("--pad", type=int, default=0,
+                    help="frames decoded and encoded either side of the run but not scored, so that a "
+                         "multi-frame network sees real neighbours at the run's ends (default 0)")
     ap.add_argument("--clips", default=",".join(CLIPS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="write a markdown table here")
@@ -171,12 +203,14 @@ def main() -> int:
     table = {(m, c): [] for m in methods for c in conds}
     t0 = time.perf_counter()
     for clip in clips:
-        hr = read_run(clip, a.start, a.frames, scale=s)
+        pad = min(a.pad, a.start)
+        hr = read_run(clip, a.start - pad, a.frames + 2 * pad, scale=s)
         hr_y = [np.rint(rgb_to_y(f / 255.0)) for f in hr]
+        scored = range(pad, len(hr) - pad)
         for c in conds:
             planes = lr_planes(hr, s, c)
             for m in methods:
-                vals = [psnr_y(np.clip(np.rint(fns[m](y)), 0, 255), ref, s) for y, ref in zip(planes, hr_y)]
+                vals = [psnr_y(np.clip(np.rint(apply(fns[m], planes, i)), 0, 255), hr_y[i], s) for i in scored]
                 table[(m, c)].append(float(np.mean(vals)))
         print(f"{clip.name}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
@@ -196,9 +230,12 @@ def main() -> int:
     print(text)
     if a.out:
         cmd = "python benchmarks/real_video.py " + " ".join(sys.argv[1:])
+        pad_note = (f" (encoded with {a.pad} more frame{'s' * (a.pad > 1)} either side, not scored)"
+                    if a.pad else "")
         hdr = (f"# PSNR-Y on compressed real clips, x{s}\n\n`{cmd}`\n\n{datetime.date.today()}, "
                f"{platform.processor() or platform.machine()}, torch fp32 CPU. {len(clips)} clips x {a.frames} "
-               f"consecutive frames from frame {a.start}, HR centre-cropped to at most 640x360; LR = PIL bicubic "
+               f"consecutive frames from frame {a.start}{pad_note}, HR centre-cropped to at most 640x360; "
+               f"LR = PIL bicubic "
                f"/{s}, then libx264 preset medium yuv420p at each CRF (one clip per condition); PSNR-Y vs the HR "
                f"frames, {s}-pixel border; in brackets: gain over bicubic.\n\n")
         Path(a.out).write_text(hdr + text + "\n" + "\n".join(per_clip) + "\n")

@@ -137,3 +137,41 @@ def test_measured_choice_times_each_candidate_and_picks_one():
     c = compute.resolve("auto", torch.device("cpu"), net, sample, flags={"avx2"}, log=said.append)
     assert c.precision == "fp32" and "channels-last measured" in c.reason
     assert said and "fp32+cl" in said[0] and "bf16" not in said[0]
+
+
+def test_temporal_samples_give_the_target_between_its_neighbours(files):
+    """With temporal neighbours every sample is a clip: the LR is (3, p, p) in time order, its
+    middle frame the one the HR belongs to, the neighbours the moving scene around it; without
+    motion (a still camera) and without noise or a codec the three frames are the same."""
+    cfg = only("libx264", clip_frames=(3, 5), crf=(18, 18), blur_prob=0.0, noise_prob=0.0, second_prob=0.0,
+               scale_jitter=0.0, kernel_probs=(1, 0, 0, 0), max_motion=3.0, temporal=1)
+    img = natural(220)
+
+    def region(size, dx=0, dy=0):
+        return np.ascontiguousarray(img[50 + dy:50 + dy + size, 50 + dx:50 + dx + size])
+
+    from PIL import Image
+
+    from realtime_sr.colour import rgb_to_y
+
+    for seed in range(3):
+        for d in degrade(region, scale=2, lr_patch=16, cfg=cfg, rng=np.random.default_rng(seed), count=4):
+            assert d.lr_y.shape == (3, 16, 16) and d.kind.endswith("-inter")
+            want = rgb_to_y(np.asarray(Image.fromarray(d.hr).resize((16, 16), Image.BICUBIC)) / 255.0)
+            errs = [np.abs(f - want).mean() for f in d.lr_y]
+            assert errs[1] < 3.0 and errs[1] < min(errs[0], errs[2]), (d.kind, errs)
+    still = DegradeConfig(clean_prob=1.0, temporal=1, static_prob=1.0)
+    d = degrade(region, scale=2, lr_patch=16, cfg=still, rng=np.random.default_rng(0), count=1)[0]
+    assert d.lr_rgb.shape == (3, 16, 16, 3) and (d.lr_rgb == d.lr_rgb[1]).all()
+    ds = PatchDataset(files, scale=2, lr_patch=16, seed=1, degrade=DegradeConfig(temporal=1))
+    lr, hr = ds[2]
+    assert lr.shape == (3, 16, 16) and hr.shape == (1, 32, 32)
+    assert torch.equal(lr, PatchDataset(files, scale=2, lr_patch=16, seed=1, degrade=DegradeConfig(temporal=1))[2][0])
+
+
+def test_single_frame_samples_are_unchanged_by_the_temporal_settings(files):
+    """temporal = 0 draws exactly what it drew before the setting existed (banks stay reproducible)."""
+    a = PatchDataset(files, scale=2, lr_patch=16, seed=4, degrade=DegradeConfig())
+    b = PatchDataset(files, scale=2, lr_patch=16, seed=4, degrade=DegradeConfig(static_prob=1.0))
+    for i in range(8):
+        assert torch.equal(a[i][0], b[i][0]) and a[i][0].shape == (1, 16, 16)

@@ -157,3 +157,30 @@ def test_every_shipped_model_has_its_bf16_gate_recorded():
         gate = rec[sha]["bf16"]
         assert rec[sha]["model"] == name and gate["set"] == "Set14" and gate["passed"] is True
         assert gate["drop_db"] <= gate["tolerance_db"] == 0.05
+
+
+def test_interpolation_grows_a_one_frame_a_to_the_multi_frame_b(tmp_path):
+    """b a three-frame network grown from the one-frame a: alpha 0 computes what a does on the
+    middle frame, and the blend has b's three frames."""
+    import torch
+
+    from realtime_sr.archs.generator import SRGANGenerator
+    from realtime_sr.checkpoints import build_network, read_metadata, save_weights
+    from realtime_sr.train.interp import interpolate
+    from realtime_sr.train.loop import _init_from
+
+    a = models.WEIGHTS_DIR / "fine_x2.safetensors"
+    ma = read_metadata(a)
+    three = SRGANGenerator(**{**ma["hparams"], "frames": 3})
+    _init_from(three, str(a))
+    with torch.no_grad():
+        for p in three.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    b = save_weights(tmp_path / "t3.safetensors", three.state_dict(), {**ma, "hparams": {**ma["hparams"], "frames": 3}})
+    x = torch.rand(1, 3, 16, 16)
+    one = build_network(a)[0].eval()
+    out = interpolate(a, b, 0.0, tmp_path / "m.safetensors", log=lambda m: None)
+    meta = read_metadata(out)
+    assert meta["hparams"]["frames"] == 3 and "neighbour frames" in meta["training"]["interpolation"]["a"]["grown"]
+    with torch.no_grad():
+        assert torch.allclose(build_network(out)[0].eval()(x), one(x[:, 1:2]), atol=1e-5)

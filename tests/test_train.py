@@ -250,3 +250,63 @@ def test_a_bank_holds_the_recipes_samples_and_trains_like_a_folder(tmp_path, dat
     wrong = run_cli("train", "--recipe", r, "--data", out, "--set", "lr_patch=16", "--out", tmp_path / "w",
                     "--no-progress")
     assert wrong.returncode != 0 and "bank of x2 12px" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_multi_frame_generator_grows_from_a_single_frame_one():
+    """A three-frame fine network started from a one-frame one computes exactly what it did (the
+    neighbours' head weights start at zero) and learns from the neighbours (they get gradient);
+    one frame given alone is a still (the frame repeated); the output is the middle frame's."""
+    from realtime_sr.archs.generator import SRGANGenerator
+    from realtime_sr.train.loop import copy_matching
+
+    torch.manual_seed(0)
+    one = SRGANGenerator(scale=2, num_features=8, num_blocks=2).eval()
+    three = SRGANGenerator(scale=2, num_features=8, num_blocks=2, frames=3)
+    copied, _ = copy_matching(three, one.state_dict())
+    assert copied == len(one.state_dict())
+    three.eval()
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        assert torch.allclose(three(x), one(x[:, 1:2]), atol=1e-6)
+        assert three(x[:, 1:2]).shape == (1, 1, 24, 20)
+        trained = SRGANGenerator(scale=2, num_features=8, num_blocks=2, frames=3).eval()
+        still = x[:, 1:2].repeat(1, 3, 1, 1)
+        assert torch.allclose(trained(x[:, 1:2]), trained(still)) and not torch.allclose(trained(x), trained(still))
+    three.train()
+    three(x).abs().mean().backward()
+    assert three.head[0].weight.grad[:, 0].abs().sum() > 0
+    with pytest.raises(ValueError, match="odd number of frames"):
+        SRGANGenerator(scale=2, frames=2)
+
+
+def test_a_temporal_bank_feeds_multi_frame_and_single_frame_networks(tmp_path, data):
+    """A bank of three-frame samples stores (N, 3, p, p); a three-frame network trains on it, a
+    one-frame network gets the middle frames (the same pairs), and a mismatch is a one-line error."""
+    import numpy as np
+
+    from realtime_sr.train.bank import BankDataset, make_bank
+
+    r = recipe(tmp_path, data)
+    text = r.read_text().replace("num_blocks = 1\n", "num_blocks = 1\nframes = 3\n", 1)
+    r.write_text(text + "[degrade]\ntemporal = 1\nclean_prob = 0.5\n")
+    cfg = load_recipe(str(r))
+    out = make_bank(cfg, 256, tmp_path / "bank", procs=1, log=lambda m: None)
+    lr = np.load(out / "lr.npy")
+    assert lr.shape == (256, 3, 12, 12) and read_bank_frames(out) == 3
+    three, one = BankDataset(out, seed=0, frames=3), BankDataset(out, seed=0)
+    assert three[7][0].shape == (3, 12, 12) and torch.equal(one[7][0][0], three[7][0][1])
+    with pytest.raises(ValueError, match="3-frame samples, but the network takes 5"):
+        BankDataset(out, frames=5)
+    res = run_cli("train", "--recipe", r, "--data", out, "--out", tmp_path / "run", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert read_metadata(tmp_path / "run" / f"{r.stem}.safetensors")["hparams"]["frames"] == 3
+    r.write_text(text.replace("frames = 3\n", "") + "[degrade]\ntemporal = 1\n")
+    res = run_cli("train", "--recipe", r, "--out", tmp_path / "bad", "--no-progress")
+    assert res.returncode != 0 and "3-frame samples, but the network takes 1" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def read_bank_frames(path):
+    import json
+
+    return json.loads((path / "bank.json").read_text())["frames"]

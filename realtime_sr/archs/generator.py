@@ -57,6 +57,10 @@ class SRGANGenerator(nn.Module):
         num_blocks: number of residual blocks (depth).
         negative_slope: LeakyReLU slope.
         bicubic_skip: add a bicubic upsampling of the input to the output.
+        frames: input frames (odd): 1, or the frame to upscale with its neighbours either side,
+            stacked on the channel axis in time order (``frames * in_channels`` input channels);
+            the output and the bicubic skip are the middle frame's. Given ``in_channels`` only
+            (one frame), the network treats it as a still: the frame repeated.
     """
 
     def __init__(
@@ -68,15 +72,18 @@ class SRGANGenerator(nn.Module):
         num_blocks: int = 16,
         negative_slope: float = 0.2,
         bicubic_skip: bool = True,
+        frames: int = 1,
     ) -> None:
         super().__init__()
         if scale not in (2, 4):
             raise ValueError(f"SRGANGenerator supports scale 2 or 4, not {scale}")
-        self.scale = scale
+        if frames < 1 or frames % 2 == 0:
+            raise ValueError(f"SRGANGenerator takes an odd number of frames, not {frames}")
+        self.scale, self.frames, self.in_channels = scale, frames, in_channels
         self.bicubic_skip = bicubic_skip
         nf = num_features
         self.head = nn.Sequential(
-            nn.Conv2d(in_channels, nf, 3, padding=1), nn.LeakyReLU(negative_slope, inplace=True)
+            nn.Conv2d(in_channels * frames, nf, 3, padding=1), nn.LeakyReLU(negative_slope, inplace=True)
         )
         self.body = nn.Sequential(
             *[ResidualBlock(channels=nf, negative_slope=negative_slope) for _ in range(num_blocks)]
@@ -131,7 +138,12 @@ class SRGANGenerator(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c, mid = self.in_channels, self.frames // 2
+        if self.frames > 1 and x.shape[1] == c:  # one frame: a still
+            x = x.repeat(1, self.frames, 1, 1)
         feat = self.head(x)
+        if self.frames > 1:
+            x = x[:, c * mid:c * (mid + 1)]  # the frame to upscale
         feat = feat + self.body_tail(self.body(feat))  # the long skip
         out = self.tail(self.upsample(feat))
         if self.folded:  # out is (N, 4 * C, sH / 2, sW / 2): the last shuffle is still to come

@@ -7,11 +7,11 @@ pairs of a recipe's ``[degrade]`` table are made once, in parallel, and training
 them with a random dihedral transform (the 8 flips and rotations, which keep a codec's block grid
 on the grid), using every core for the step.
 
-A bank is a folder: ``lr.npy`` (N, p, p) and ``hr.npy`` (N, s*p, s*p), uint8 luma (BT.601
-studio, as the evaluation protocol; the LR is the decoded Y plane the video pipeline feeds the
-network), and ``bank.json`` with the scale, patch size, seed and degradation table it was made
-with. Sample ``i`` of the bank is sample ``i`` of the recipe's :class:`~.data.PatchDataset`, so a
-bank is a pure function of (recipe, seed, count).
+A bank is a folder: ``lr.npy`` (N, p, p), or (N, F, p, p) for samples of F frames, and ``hr.npy``
+(N, s*p, s*p), uint8 luma (BT.601 studio, as the evaluation protocol; the LR is the decoded Y
+plane the video pipeline feeds the network), and ``bank.json`` with the scale, patch size, frames,
+seed and degradation table it was made with. Sample ``i`` of the bank is sample ``i`` of the
+recipe's :class:`~.data.PatchDataset`, so a bank is a pure function of (recipe, seed, count).
 
     python -m realtime_sr.train.bank --recipe fine_x2_real --count 200000 --out runs/bank_x2
     realtime-sr train --recipe fine_x2_real --data runs/bank_x2 ...
@@ -44,9 +44,11 @@ def read_info(path: str | Path) -> dict:
         info = json.loads((path / "bank.json").read_text())
         n, p = int(info["count"]), int(info["lr_patch"])
         s = int(info["scale"])
+        f = int(info.get("frames", 1))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a readable training bank ({exc})") from None
-    for name, shape in (("lr.npy", (n, p, p)), ("hr.npy", (n, s * p, s * p))):
+    lr_shape = (n, f, p, p) if f > 1 else (n, p, p)
+    for name, shape in (("lr.npy", lr_shape), ("hr.npy", (n, s * p, s * p))):
         try:
             arr = np.load(path / name, mmap_mode="r")
         except (OSError, ValueError) as exc:
@@ -57,14 +59,23 @@ def read_info(path: str | Path) -> dict:
 
 
 class BankDataset:
-    """(lr, hr) float32 pairs (1, p, p) and (1, s*p, s*p) in [0, 1] from a bank; sample ``index``
+    """(lr, hr) float32 pairs (F, p, p) and (1, s*p, s*p) in [0, 1] from a bank; sample ``index``
     is bank entry and dihedral transform drawn from (seed, rank, index), so a resumed run sees
-    exactly what an uninterrupted one would."""
+    exactly what an uninterrupted one would.
 
-    def __init__(self, path: str | Path, *, seed: int = 0, rank: int = 0, length: int = 10**9) -> None:
+    F is ``frames``: 1, or the bank's own frame count (a bank of temporal samples, made by a
+    ``[degrade]`` table with ``temporal``); ``frames=1`` on such a bank gives its middle frame,
+    the one the HR belongs to, so a single-frame network trains on exactly the same pairs."""
+
+    def __init__(self, path: str | Path, *, seed: int = 0, rank: int = 0, length: int = 10**9,
+                 frames: int = 1) -> None:
         self.path = Path(path)
         self.info = read_info(self.path)
         self.seed, self.rank, self.length = seed, rank, length
+        have = int(self.info.get("frames", 1))
+        if frames not in (1, have):
+            raise InputError(f"{self.path}: a bank of {have}-frame samples, but the network takes {frames} frames")
+        self.frames, self._have = frames, have
         self._lr = self._hr = None  # opened lazily, in each DataLoader worker
 
     def __len__(self) -> int:
@@ -79,13 +90,27 @@ class BankDataset:
         rng = np.random.default_rng([self.seed, self.rank, 1 << 20, index])
         i = int(rng.integers(len(self._lr)))
         k, flip = int(rng.integers(4)), bool(rng.random() < 0.5)
+        lr = self._lr[i]
+        if self._have > 1:
+            lr = lr if self.frames > 1 else lr[self._have // 2]
         out = []
-        for arr in (self._lr[i], self._hr[i]):
-            a = np.rot90(arr, k)
+        for arr in (lr, self._hr[i]):
+            a = np.rot90(arr, k, axes=(-2, -1))
             if flip:
-                a = a[:, ::-1]
-            out.append(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)[None] / 255.0))
+                a = a[..., ::-1]
+            a = np.ascontiguousarray(a, dtype=np.float32) / 255.0
+            out.append(torch.from_numpy(a if a.ndim == 3 else a[None]))
         return out[0], out[1]
+
+
+def _frames(cfg) -> int:
+    """Frames per sample: 2 * temporal + 1 for a [degrade] table with temporal neighbours, else 1."""
+    return 2 * int((cfg.degrade or {}).get("temporal", 0)) + 1
+
+
+def _lr_shape(cfg) -> tuple[int, ...]:
+    p, f = cfg.lr_patch, _frames(cfg)
+    return (f, p, p) if f > 1 else (p, p)
 
 
 _DS: dict = {}  # one dataset per worker process (it caches the decoded images)
@@ -104,11 +129,11 @@ def _make_chunk(args):
         ds = _DS[cfg.name] = PatchDataset(
             find_training_images(list(cfg.train_dirs)), scale=cfg.scale, lr_patch=cfg.lr_patch, colour="y",
             scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, degrade=config_from(cfg.degrade))
-    lr = np.empty((stop - start, cfg.lr_patch, cfg.lr_patch), np.uint8)
+    lr = np.empty((stop - start, *_lr_shape(cfg)), np.uint8)
     hr = np.empty((stop - start, cfg.lr_patch * cfg.scale, cfg.lr_patch * cfg.scale), np.uint8)
     for j, idx in enumerate(range(start, stop)):
         lr_t, hr_t = ds[idx]
-        lr[j] = np.clip(np.rint(lr_t[0].numpy() * 255.0), 0, 255)
+        lr[j] = np.clip(np.rint(lr_t.numpy().reshape(lr.shape[1:]) * 255.0), 0, 255)
         hr[j] = np.clip(np.rint(hr_t[0].numpy() * 255.0), 0, 255)
     return start, lr, hr
 
@@ -129,7 +154,7 @@ def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) ->
     part.mkdir(parents=True)
     try:
         p, s = cfg.lr_patch, cfg.scale
-        lr = np.lib.format.open_memmap(part / "lr.npy", "w+", np.uint8, (count, p, p))
+        lr = np.lib.format.open_memmap(part / "lr.npy", "w+", np.uint8, (count, *_lr_shape(cfg)))
         hr = np.lib.format.open_memmap(part / "hr.npy", "w+", np.uint8, (count, s * p, s * p))
         procs = procs or os.cpu_count() or 1
         tasks = [(cfg, a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
@@ -145,7 +170,7 @@ def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) ->
         lr.flush()
         hr.flush()
         del lr, hr
-        info = {"count": count, "scale": s, "lr_patch": p, "seed": cfg.seed, "recipe": cfg.name,
+        info = {"count": count, "scale": s, "lr_patch": p, "frames": _frames(cfg), "seed": cfg.seed, "recipe": cfg.name,
                 "scale_aug": list(cfg.scale_aug), "data": list(cfg.train_dirs),
                 "degrade": cfg.degrade or "none (clean PIL bicubic LR)",
                 "time_s": round(time.perf_counter() - t0, 1), "procs": procs}

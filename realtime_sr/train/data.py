@@ -73,6 +73,8 @@ GROUP = 4  # degraded samples come in groups of this many, cut from one degraded
 
 class PatchDataset:
     """Map-style dataset of (lr, hr) float32 patch pairs, (C, p, p) and (C, s*p, s*p), in [0, 1].
+    With temporal degradations the LR is (2 * temporal + 1, p, p): luma frames in time order, the
+    HR's own frame in the middle.
 
     ``colour='y'`` gives Y / 255 (BT.601 studio, as the evaluation protocol); ``'rgb'`` gives RGB.
     """
@@ -144,8 +146,12 @@ class PatchDataset:
             patch, lr, lr_y = d.hr, d.lr_rgb, d.lr_y
         if self.colour == "y":
             hr_t = rgb_to_y(patch / 255.0)[None] / 255.0
-            lr_t = (lr_y[None] if lr_y is not None else rgb_to_y(lr / 255.0)[None]) / 255.0
+            if lr_y is None:  # (p, p, 3), or (frames, p, p, 3) with temporal neighbours
+                lr_y = rgb_to_y(lr / 255.0)
+            lr_t = (lr_y if lr_y.ndim == 3 else lr_y[None]) / 255.0
         else:
+            if self.degrade is not None and self.degrade.temporal:
+                raise ValueError("temporal degradations give luma frames; use colour = 'y'")
             if lr_y is not None:
                 raise ValueError("video-codec degradations give luma only; use colour = 'y'")
             hr_t = patch.transpose(2, 0, 1) / 255.0

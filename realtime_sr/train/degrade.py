@@ -12,7 +12,9 @@ with motion-compensated artifacts from neighbouring frames. :func:`degrade` make
 4. optional Gaussian noise;
 5. compression: none, JPEG, or a real video codec through PyAV (libx264, libx265, libvpx-vp9)
    at a CRF drawn from the configured range, either intra (one frame) or as a short inter-coded
-   clip with small random motion, returning a non-intra frame of it.
+   clip with small random motion, returning a non-intra frame of it;
+6. optionally (``temporal``) the frames either side of that one too, degraded alike (each its own
+   noise), for a network that sees neighbouring frames.
 
 A share of samples stays clean (the evaluation protocol's PIL bicubic), so quality on clean
 input is kept. Everything is drawn from the caller's ``numpy`` generator, which the dataset
@@ -58,6 +60,8 @@ class DegradeConfig:
     clip_frames: tuple[int, int] = (3, 5)
     max_motion: float = 3.0                  # LR pixels per frame, random walk
     preset: str = "medium"                   # x264 / x265 preset (the common default)
+    temporal: int = 0                        # neighbour frames each side given with the sample (0: one frame)
+    static_prob: float = 0.0                 # temporal: share of clips without motion (a still camera)
 
 
 def config_from(table: dict[str, Any] | None) -> DegradeConfig | None:
@@ -199,7 +203,8 @@ def yuv_to_rgb(yuv: np.ndarray) -> np.ndarray:
 class Degraded:
     """One training pair: the HR patch (RGB uint8) and its LR. ``lr_y`` is set when the LR went
     through a video codec: the decoded Y plane, exactly what the video pipeline feeds the
-    network; ``lr_rgb`` is set otherwise."""
+    network; ``lr_rgb`` is set otherwise. With ``temporal`` neighbours the LR has a leading axis
+    of 2 * temporal + 1 frames in time order, the target (the HR's frame) in the middle."""
 
     hr: np.ndarray
     lr_rgb: np.ndarray | None
@@ -231,8 +236,15 @@ def degrade(region_fn, *, scale: int, lr_patch: int, cfg: DegradeConfig, rng: np
     cell = e // k
     offsets = [(c * cell + int(rng.integers(0, cell - p + 1)), r * cell + int(rng.integers(0, cell - p + 1)))
                for r, c in (divmod(j, k) for j in range(count))]
-    n = int(rng.integers(cfg.clip_frames[0], cfg.clip_frames[1] + 1)) if inter else 1
-    target = int(rng.integers(1, n)) if n > 1 else 0  # a non-intra frame of the clip
+    tn = cfg.temporal
+    if tn:  # every sample is a clip: the target frame with tn neighbours each side, none intra-only
+        inter = video
+        lo, hi = max(2 * tn + 1, cfg.clip_frames[0]), max(2 * tn + 1, cfg.clip_frames[1])
+        n = int(rng.integers(lo, hi + 1)) if video else 2 * tn + 1
+        target = int(rng.integers(tn, n - tn))
+    else:
+        n = int(rng.integers(cfg.clip_frames[0], cfg.clip_frames[1] + 1)) if inter else 1
+        target = int(rng.integers(1, n)) if n > 1 else 0  # a non-intra frame of the clip
 
     if clean:
         sigma = noise = 0.0
@@ -249,8 +261,11 @@ def degrade(region_fn, *, scale: int, lr_patch: int, cfg: DegradeConfig, rng: np
     # a random walk of motion, in LR pixels, at HR precision
     steps = rng.uniform(-cfg.max_motion, cfg.max_motion, size=(n, 2)) if n > 1 else np.zeros((1, 2))
     steps[0] = 0.0
+    if tn and rng.random() < cfg.static_prob:
+        steps[:] = 0.0
     path = np.rint(np.cumsum(steps, axis=0) * s).astype(int)
 
+    keep = range(target - tn, target + tn + 1)  # the frames returned (the target alone unless temporal)
     lr_frames, hr_target = [], None
     for t in range(n):
         hr_region = region_fn(e * s, int(path[t, 0]), int(path[t, 1]))
@@ -270,17 +285,20 @@ def degrade(region_fn, *, scale: int, lr_patch: int, cfg: DegradeConfig, rng: np
     kind = "clean" if clean else codec
     if video:
         crf = int(rng.integers(cfg.crf[0], cfg.crf[1] + 1))
-        lr_y = encode_clip(lr_frames, codec, crf, cfg.preset)[target][..., 0]
+        decoded = encode_clip(lr_frames, codec, crf, cfg.preset)
+        lr_y = np.stack([decoded[t][..., 0] for t in keep]) if tn else decoded[target][..., 0]
         kind = f"{codec}-crf{crf}{'-inter' if inter else ''}"
     else:
-        lr_rgb = lr_frames[target]
+        frames = [lr_frames[t] for t in keep]
         if codec == "jpeg":
             q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-            lr_rgb = jpeg(lr_rgb, q)
+            frames = [jpeg(f, q) for f in frames]
             kind = f"jpeg-q{q}"
+        lr_rgb = np.stack(frames) if tn else frames[0]
     out = []
     for ox, oy in offsets:
         hr = np.ascontiguousarray(hr_target[oy * s:(oy + p) * s, ox * s:(ox + p) * s])
-        cut = lambda a: None if a is None else np.ascontiguousarray(a[oy:oy + p, ox:ox + p])  # noqa: E731
+        win = (slice(None),) * bool(tn) + (slice(oy, oy + p), slice(ox, ox + p))  # frames first if temporal
+        cut = lambda a: None if a is None else np.ascontiguousarray(a[win])  # noqa: E731
         out.append(Degraded(hr, cut(lr_rgb), cut(lr_y), kind))
     return out

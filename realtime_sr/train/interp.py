@@ -13,7 +13,8 @@ The result's metadata is B's, with ``training.interpolation`` saying what was bl
 
 When ``b`` is a deeper network grown from ``a`` (``init_from`` a generator with fewer residual blocks),
 ``a`` is taken as ``b``'s training started from it: the same tensors, and the blocks ``a`` lacks as
-the identity, so the blend runs at ``b``'s depth.
+the identity, so the blend runs at ``b``'s depth. Likewise a multi-frame ``b`` grown from a one-frame
+``a``: ``a`` reads the middle frame only (its neighbours' head weights zero).
 
 When ``a`` has itself been trained further since ``b`` was fine-tuned from it, ``--base`` names the
 network ``b`` started from and the blend carries ``b``'s change onto the newer ``a``:
@@ -38,24 +39,32 @@ def _same_architecture(x, mx, sx, y, my, sy) -> None:
         raise UsageError(f"{x} and {y} are not the same architecture")
 
 
-def _grown(sa: dict, ma: dict, mb: dict) -> tuple[dict, dict, int]:
-    """``a`` as the deeper network ``b`` grew from it (``realtime-sr train`` with init_from a
-    shallower generator): ``b``'s architecture, ``a``'s tensors, and the blocks ``a`` lacks as the
-    identity, which is what ``b``'s training started from; and how many blocks were added.
-    Anything else is returned unchanged (0 added)."""
+def _grown(sa: dict, ma: dict, mb: dict) -> tuple[dict, dict, str]:
+    """``a`` as the deeper (or multi-frame) network ``b`` grew from it (``realtime-sr train`` with
+    init_from a shallower or one-frame generator): ``b``'s architecture, ``a``'s tensors, the blocks
+    ``a`` lacks as the identity and the neighbour frames' head weights at zero, which is what
+    ``b``'s training started from; and a line saying how ``a`` was grown.
+    Anything else is returned unchanged (and an empty line)."""
     ha, hb = ma.get("hparams", {}), mb.get("hparams", {})
-    others = lambda h: {k: v for k, v in h.items() if k != "num_blocks"}  # noqa: E731
+    others = lambda h: {k: v for k, v in h.items() if k not in ("num_blocks", "frames")}  # noqa: E731
+    fa, fb = ha.get("frames", 1), hb.get("frames", 1)
     if (ma.get("arch") != mb.get("arch") or "num_blocks" not in ha or "num_blocks" not in hb
-            or ha["num_blocks"] >= hb["num_blocks"] or others(ha) != others(hb)):
-        return sa, ma, 0
+            or ha["num_blocks"] > hb["num_blocks"] or fa > fb or (ha["num_blocks"], fa) == (hb["num_blocks"], fb)
+            or others(ha) != others(hb)):
+        return sa, ma, ""
     from ..archs import build
     from .loop import copy_matching
 
     net = build(mb["arch"], **hb)
     copied, added = copy_matching(net, sa)
     if copied != len(sa):
-        return sa, ma, 0
-    return net.state_dict(), {**ma, "hparams": dict(hb)}, added
+        return sa, ma, ""
+    how = []
+    if added:
+        how.append(f"{ha['num_blocks']} residual blocks, the {added} more of b's as the identity")
+    if fb > fa:
+        how.append(f"one frame in, b's {fb - 1} neighbour frames at zero weight")
+    return net.state_dict(), {**ma, "hparams": dict(hb)}, "; ".join(how)
 
 
 def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, base=None, eval_dirs=(),
@@ -66,7 +75,7 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
         raise UsageError(f"--alpha must be in [0, 1], not {alpha}")
     sa, ma = load_weights(a)
     sb, mb = load_weights(b)
-    sa, ma, added = _grown(sa, ma, mb)  # a shallower a that b grew from: its blocks b added start as the identity
+    sa, ma, grown = _grown(sa, ma, mb)  # a shallower (or one-frame) a that b grew from, at b's architecture
     _same_architecture(a, ma, sa, b, mb, sb)
     if base is None:  # alpha * b + (1 - alpha) * a is a + alpha * (b - a)
         s0, m0 = sa, ma
@@ -80,9 +89,8 @@ def interpolate(a: str | Path, b: str | Path, alpha: float, out: str | Path, *, 
     meta = dict(mb)
     record = {"alpha": alpha, "a": {"file": Path(a).name, "name": ma.get("name")},
               "b": {"file": Path(b).name, "name": mb.get("name")}, "rule": rule}
-    if added:
-        depth = ma["hparams"]["num_blocks"] - added
-        record["a"]["grown"] = f"{depth} residual blocks, the {added} more of b's as the identity"
+    if grown:
+        record["a"]["grown"] = grown
     if base is not None:
         record["base"] = {"file": Path(base).name, "name": m0.get("name")}
     meta["training"] = {**mb["training"], "interpolation": record}

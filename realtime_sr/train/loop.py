@@ -103,6 +103,16 @@ def copy_matching(net: torch.nn.Module, state: dict) -> tuple[int, int]:
     ``state`` lacks (``net`` is deeper) start as the identity. Returns (tensors copied, blocks grown)."""
     own = net.state_dict()
     hits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    frames = getattr(net, "frames", 1)
+    head = state.get("head.0.weight")
+    if frames > 1 and head is not None and "head.0.weight" not in hits \
+            and own["head.0.weight"].shape == (head.shape[0], head.shape[1] * frames, *head.shape[2:]):
+        # a single-frame network into a multi-frame one: its head reads the middle frame, the
+        # neighbours start at zero weight, so step 0 computes exactly what the source did
+        w = torch.zeros_like(own["head.0.weight"])
+        c = head.shape[1]
+        w[:, c * (frames // 2):c * (frames // 2 + 1)] = head
+        hits["head.0.weight"] = w
     own.update(hits)
     net.load_state_dict(own)
     return len(hits), _grown_blocks_as_identity(net, hits)
@@ -284,13 +294,17 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     from .degrade import config_from
 
     if len(cfg.train_dirs) == 1 and bank.is_bank(cfg.train_dirs[0]):
-        ds = bank.BankDataset(cfg.train_dirs[0], seed=cfg.seed, rank=rank)
+        ds = bank.BankDataset(cfg.train_dirs[0], seed=cfg.seed, rank=rank, frames=int(cfg.hparams.get("frames", 1)))
         if (ds.info["scale"], ds.info["lr_patch"]) != (cfg.scale, cfg.lr_patch) or cfg.colour != "y":
             raise UsageError(f"{cfg.train_dirs[0]}: a bank of x{ds.info['scale']} {ds.info['lr_patch']}px luma "
                              f"pairs, but the recipe is x{cfg.scale} {cfg.lr_patch}px {cfg.colour}")
         log(f"data: bank {cfg.train_dirs[0]} ({ds.info['count']} pairs made by {ds.info['recipe']}, "
             "the degradations of its bank.json)")
     else:
+        frames = 2 * int((cfg.degrade or {}).get("temporal", 0)) + 1
+        if frames != int(cfg.hparams.get("frames", 1)):
+            raise UsageError(f"the [degrade] table gives {frames}-frame samples, but the network takes "
+                             f"{cfg.hparams.get('frames', 1)} (hparams.frames)")
         files = find_training_images(list(cfg.train_dirs))
         ds = PatchDataset(files, scale=cfg.scale, lr_patch=cfg.lr_patch, colour=cfg.colour,
                           scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, rank=rank,
