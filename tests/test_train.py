@@ -277,6 +277,13 @@ def test_a_multi_frame_generator_grows_from_a_single_frame_one():
     assert three.head[0].weight.grad[:, 0].abs().sum() > 0
     with pytest.raises(ValueError, match="odd number of frames"):
         SRGANGenerator(scale=2, frames=2)
+    spread = SRGANGenerator(scale=2, num_features=8, num_blocks=2, frames=3)
+    copy_matching(spread, one.state_dict(), frames="spread")
+    spread.eval()
+    with torch.no_grad():  # the head shared among the frames: the source exactly on a still, not on motion
+        assert torch.allclose(spread(still), one(x[:, 1:2]), atol=1e-5)
+        assert not torch.allclose(spread(x), one(x[:, 1:2]), atol=1e-3)
+        assert torch.allclose(spread.head[0].weight[:, 0], spread.head[0].weight[:, 2])
 
 
 def test_a_temporal_bank_feeds_multi_frame_and_single_frame_networks(tmp_path, data):

@@ -44,6 +44,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     init_from: str | None = None    # weights (name or path) to start the generator from
+    init_frames: str = "middle"     # a one-frame init_from into a multi-frame network: middle | spread (loop.copy_matching)
     # bookkeeping
     val_every: int = 1000           # an "epoch": validation PSNR/SSIM on val_dir
     ckpt_every: int = 500
@@ -136,6 +137,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError(f"colour must be y or rgb, not {cfg.colour!r}")
     if cfg.schedule not in ("cosine", "step"):
         raise UsageError(f"schedule must be cosine or step, not {cfg.schedule!r}")
+    if cfg.init_frames not in ("middle", "spread"):
+        raise UsageError(f"init_frames must be middle or spread, not {cfg.init_frames!r}")
     if cfg.gan_loss not in ("vanilla", "ragan"):
         raise UsageError(f"gan_loss must be vanilla or ragan, not {cfg.gan_loss!r}")
     if cfg.loss not in ("l1", "mse"):

@@ -56,14 +56,16 @@ def _grown(sa: dict, ma: dict, mb: dict) -> tuple[dict, dict, str]:
     from .loop import copy_matching
 
     net = build(mb["arch"], **hb)
-    copied, added = copy_matching(net, sa)
+    spread = mb.get("training", {}).get("init_frames", "middle")  # as b's training started
+    copied, added = copy_matching(net, sa, frames=spread)
     if copied != len(sa):
         return sa, ma, ""
     how = []
     if added:
         how.append(f"{ha['num_blocks']} residual blocks, the {added} more of b's as the identity")
     if fb > fa:
-        how.append(f"one frame in, b's {fb - 1} neighbour frames at zero weight")
+        how.append(f"one frame in, b's {fb - 1} neighbour frames at zero weight" if spread == "middle"
+                   else f"one frame in, its head shared equally among b's {fb} frames")
     return net.state_dict(), {**ma, "hparams": dict(hb)}, "; ".join(how)
 
 

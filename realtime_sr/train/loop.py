@@ -81,7 +81,7 @@ class EMA:
             e.copy_(b)
 
 
-def _init_from(net: torch.nn.Module, source: str) -> str:
+def _init_from(net: torch.nn.Module, source: str, *, frames: str = "middle") -> str:
     """Copy every tensor of a weights file whose name and shape match (x2 -> x4 transfer too).
 
     ``source`` is a shipped name, a weights file, or a training checkpoint (``.pt``: its EMA)."""
@@ -93,25 +93,32 @@ def _init_from(net: torch.nn.Module, source: str) -> str:
         state = torch.load(source, map_location="cpu", weights_only=True)["ema"]
     else:
         state, meta = load_weights(resolve(source))
-    copied, grown = copy_matching(net, state)
+    copied, grown = copy_matching(net, state, frames=frames)
     extra = f"; {grown} new residual blocks start as the identity" if grown else ""
     return f"initialised {copied}/{len(net.state_dict())} tensors from {source}{extra}"
 
 
-def copy_matching(net: torch.nn.Module, state: dict) -> tuple[int, int]:
+def copy_matching(net: torch.nn.Module, state: dict, *, frames: str = "middle") -> tuple[int, int]:
     """Copy into ``net`` every tensor of ``state`` whose name and shape match; the residual blocks
-    ``state`` lacks (``net`` is deeper) start as the identity. Returns (tensors copied, blocks grown)."""
+    ``state`` lacks (``net`` is deeper) start as the identity. A one-frame ``state`` into a
+    multi-frame ``net``: ``frames='middle'`` gives its head weights to the middle frame and zero to
+    the neighbours (exactly the source on any input); ``'spread'`` shares them equally among the
+    frames (exactly the source on a still, the frames' average where they differ), a start that
+    uses the neighbours from step 0. Returns (tensors copied, blocks grown)."""
     own = net.state_dict()
     hits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    frames = getattr(net, "frames", 1)
+    nf = getattr(net, "frames", 1)
     head = state.get("head.0.weight")
-    if frames > 1 and head is not None and "head.0.weight" not in hits \
-            and own["head.0.weight"].shape == (head.shape[0], head.shape[1] * frames, *head.shape[2:]):
+    if nf > 1 and head is not None and "head.0.weight" not in hits \
+            and own["head.0.weight"].shape == (head.shape[0], head.shape[1] * nf, *head.shape[2:]):
         # a single-frame network into a multi-frame one: its head reads the middle frame, the
         # neighbours start at zero weight, so step 0 computes exactly what the source did
-        w = torch.zeros_like(own["head.0.weight"])
-        c = head.shape[1]
-        w[:, c * (frames // 2):c * (frames // 2 + 1)] = head
+        c, f = head.shape[1], net.frames
+        if frames == "spread":
+            w = head.repeat(1, f, 1, 1) / f
+        else:
+            w = torch.zeros_like(own["head.0.weight"])
+            w[:, c * (f // 2):c * (f // 2 + 1)] = head
         hits["head.0.weight"] = w
     own.update(hits)
     net.load_state_dict(own)
@@ -264,7 +271,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             resumed_compute = ck.get("compute")
             log(f"resumed from {src} at step {start}")
     if cfg.init_from and start == 0:  # a fresh run (nothing to resume): start from the named weights
-        log(_init_from(g, cfg.init_from))
+        log(_init_from(g, cfg.init_from, frames=cfg.init_frames))
         ema.module.load_state_dict(g.state_dict())
     if start >= cfg.steps:
         log(f"already at step {start} of {cfg.steps}")
@@ -457,6 +464,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             "world_size": world, "hardware": _hardware(device, world),
             "time_s": round(elapsed_before + elapsed, 3),
             "torch": torch.__version__, "init_from": cfg.init_from,
+            **({"init_frames": cfg.init_frames} if cfg.hparams.get("frames", 1) > 1 else {}),
             "compute": comp.describe(),
         },
         "recipe": cfg.recipe_text,
