@@ -10,9 +10,10 @@ against the HR frames' Y (scale pixels of border cropped), averaged over frames,
     python benchmarks/real_video.py --scale 2
     python benchmarks/real_video.py --scale 2 --methods bicubic,fine-x2,runs/fine_x2_real/last.pt
 
-A method is ``bicubic``, a shipped model name (``fine-x2-real``), ``routed-x2[-real]``, a
-weights file, or a training checkpoint (``.pt``: its EMA generator), so runs can be measured
-while they train. A multi-frame network (``frames`` > 1) gets each frame with its neighbours from
+A method is ``bicubic``, a shipped model name (``fine-x2-real``), ``routed-x2[-real]``, either
+with ``@PRECISION`` (``coarse-x2-real@int8``: on the backend ``realtime-sr video --precision``
+picks for it, the same model files), a weights file, or a training checkpoint (``.pt``: its EMA
+generator), so runs can be measured while they train. A multi-frame network (``frames`` > 1) gets each frame with its neighbours from
 the same decoded clip, the run's first and last frames repeated past its ends.
 """
 
@@ -87,10 +88,13 @@ def load_method(name: str, scale: int):
             return frames_method(model.net)
         backend = routing.backend_for(model, backend="torch", device="cpu", precision="fp32")
     else:
+        name, _, precision = name.partition("@")  # "fine-x2-real-strong@int8": that model as `video` runs it in int8
         mode = "routed" if name.startswith("routed-") else None
         if mode:
             name = name.replace("routed-", "fine-", 1)
-        model, backend = routing.load(name, mode=mode or "fine", backend="torch", device="cpu", precision="fp32")
+        engine = "torch" if precision in ("", "fp32") else "auto"
+        model, backend = routing.load(name, mode=mode or "fine", backend=engine, device="cpu",
+                                      precision=precision or "fp32")
     return lambda y: upscale_y(backend, y, model.scale, tile=1024, context=model.context)
 
 
