@@ -13,8 +13,9 @@ against the HR frames' Y (scale pixels of border cropped), averaged over frames,
 A method is ``bicubic``, a shipped model name (``fine-x2-real``), ``routed-x2[-real]``, either
 with ``@PRECISION`` (``coarse-x2-real@int8``: on the backend ``realtime-sr video --precision``
 picks for it, the same model files), a weights file, or a training checkpoint (``.pt``: its EMA
-generator), so runs can be measured while they train. A multi-frame network (``frames`` > 1) gets each frame with its neighbours from
-the same decoded clip, the run's first and last frames repeated past its ends.
+generator), so runs can be measured while they train. A multi-frame network (``frames`` > 1)
+gets each frame with its neighbours from the same decoded clip, the run's first and last frames
+repeated past its ends.
 """
 
 from __future__ import annotations
