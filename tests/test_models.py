@@ -85,25 +85,35 @@ def test_interpolation_blends_two_networks_of_one_architecture(tmp_path):
 
 
 
+def grown_from(a, out, **change):
+    """A generator with ``change`` to ``a``'s hparams, started from ``a`` (``init_from``) and then
+    moved a little, as a short fine-tune would, saved to ``out``."""
+    import torch
+
+    from realtime_sr.archs.generator import SRGANGenerator
+    from realtime_sr.checkpoints import read_metadata, save_weights
+    from realtime_sr.train.loop import _init_from
+
+    ma = read_metadata(a)
+    hparams = {**ma["hparams"], **change}
+    net = SRGANGenerator(**hparams)
+    _init_from(net, str(a))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    return save_weights(out, net.state_dict(), {**ma, "hparams": hparams})
+
+
 def test_interpolation_grows_a_shallower_a_to_the_deeper_b(tmp_path):
     """b grown from a (more residual blocks, init_from a): a is taken at b's depth with the new
     blocks as the identity, so alpha 0 computes what a does and the result has b's depth."""
     import torch
 
-    from realtime_sr.archs.generator import SRGANGenerator
-    from realtime_sr.checkpoints import build_network, load_weights, read_metadata, save_weights
+    from realtime_sr.checkpoints import build_network, load_weights, read_metadata
     from realtime_sr.train.interp import interpolate
-    from realtime_sr.train.loop import _init_from
 
     a = models.WEIGHTS_DIR / "fine_x2.safetensors"
-    ma = read_metadata(a)
-    deep = SRGANGenerator(**{**ma["hparams"], "num_blocks": 10})
-    _init_from(deep, str(a))
-    with torch.no_grad():
-        for p in deep.parameters():
-            p.add_(0.01 * torch.randn_like(p))
-    b = save_weights(tmp_path / "deep.safetensors", deep.state_dict(),
-                     {**ma, "hparams": {**ma["hparams"], "num_blocks": 10}})
+    b = grown_from(a, tmp_path / "deep.safetensors", num_blocks=10)
     x = torch.rand(1, 1, 16, 16)
     shallow = build_network(a)[0].eval()
     for alpha in (0.0, 0.5):
@@ -164,19 +174,11 @@ def test_interpolation_grows_a_one_frame_a_to_the_multi_frame_b(tmp_path):
     middle frame, and the blend has b's three frames."""
     import torch
 
-    from realtime_sr.archs.generator import SRGANGenerator
-    from realtime_sr.checkpoints import build_network, read_metadata, save_weights
+    from realtime_sr.checkpoints import build_network, read_metadata
     from realtime_sr.train.interp import interpolate
-    from realtime_sr.train.loop import _init_from
 
     a = models.WEIGHTS_DIR / "fine_x2.safetensors"
-    ma = read_metadata(a)
-    three = SRGANGenerator(**{**ma["hparams"], "frames": 3})
-    _init_from(three, str(a))
-    with torch.no_grad():
-        for p in three.parameters():
-            p.add_(0.01 * torch.randn_like(p))
-    b = save_weights(tmp_path / "t3.safetensors", three.state_dict(), {**ma, "hparams": {**ma["hparams"], "frames": 3}})
+    b = grown_from(a, tmp_path / "t3.safetensors", frames=3)
     x = torch.rand(1, 3, 16, 16)
     one = build_network(a)[0].eval()
     out = interpolate(a, b, 0.0, tmp_path / "m.safetensors", log=lambda m: None)

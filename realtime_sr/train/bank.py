@@ -47,8 +47,7 @@ def read_info(path: str | Path) -> dict:
         f = int(info.get("frames", 1))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a readable training bank ({exc})") from None
-    lr_shape = (n, f, p, p) if f > 1 else (n, p, p)
-    for name, shape in (("lr.npy", lr_shape), ("hr.npy", (n, s * p, s * p))):
+    for name, shape in (("lr.npy", (n, *_lr_shape(p, f))), ("hr.npy", (n, s * p, s * p))):
         try:
             arr = np.load(path / name, mmap_mode="r")
         except (OSError, ValueError) as exc:
@@ -90,9 +89,7 @@ class BankDataset:
         rng = np.random.default_rng([self.seed, self.rank, 1 << 20, index])
         i = int(rng.integers(len(self._lr)))
         k, flip = int(rng.integers(4)), bool(rng.random() < 0.5)
-        lr = self._lr[i]
-        if self._have > 1:
-            lr = lr if self.frames > 1 else lr[self._have // 2]
+        lr = self._lr[i] if self.frames == self._have else self._lr[i, self._have // 2]
         out = []
         for arr in (lr, self._hr[i]):
             a = np.rot90(arr, k, axes=(-2, -1))
@@ -103,14 +100,14 @@ class BankDataset:
         return out[0], out[1]
 
 
-def _frames(cfg) -> int:
-    """Frames per sample: 2 * temporal + 1 for a [degrade] table with temporal neighbours, else 1."""
-    return 2 * int((cfg.degrade or {}).get("temporal", 0)) + 1
+def sample_frames(degrade: dict | None) -> int:
+    """Frames per sample of a recipe's [degrade] table: 2 * temporal + 1 (1 without temporal neighbours)."""
+    return 2 * int((degrade or {}).get("temporal", 0)) + 1
 
 
-def _lr_shape(cfg) -> tuple[int, ...]:
-    p, f = cfg.lr_patch, _frames(cfg)
-    return (f, p, p) if f > 1 else (p, p)
+def _lr_shape(p: int, frames: int) -> tuple[int, ...]:
+    """One bank entry's LR: (p, p), or (frames, p, p) for samples of several frames."""
+    return (frames, p, p) if frames > 1 else (p, p)
 
 
 _DS: dict = {}  # one dataset per worker process (it caches the decoded images)
@@ -129,7 +126,7 @@ def _make_chunk(args):
         ds = _DS[cfg.name] = PatchDataset(
             find_training_images(list(cfg.train_dirs)), scale=cfg.scale, lr_patch=cfg.lr_patch, colour="y",
             scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, degrade=config_from(cfg.degrade))
-    lr = np.empty((stop - start, *_lr_shape(cfg)), np.uint8)
+    lr = np.empty((stop - start, *_lr_shape(cfg.lr_patch, sample_frames(cfg.degrade))), np.uint8)
     hr = np.empty((stop - start, cfg.lr_patch * cfg.scale, cfg.lr_patch * cfg.scale), np.uint8)
     for j, idx in enumerate(range(start, stop)):
         lr_t, hr_t = ds[idx]
@@ -154,7 +151,8 @@ def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) ->
     part.mkdir(parents=True)
     try:
         p, s = cfg.lr_patch, cfg.scale
-        lr = np.lib.format.open_memmap(part / "lr.npy", "w+", np.uint8, (count, *_lr_shape(cfg)))
+        f = sample_frames(cfg.degrade)
+        lr = np.lib.format.open_memmap(part / "lr.npy", "w+", np.uint8, (count, *_lr_shape(p, f)))
         hr = np.lib.format.open_memmap(part / "hr.npy", "w+", np.uint8, (count, s * p, s * p))
         procs = procs or os.cpu_count() or 1
         tasks = [(cfg, a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
@@ -170,7 +168,7 @@ def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) ->
         lr.flush()
         hr.flush()
         del lr, hr
-        info = {"count": count, "scale": s, "lr_patch": p, "frames": _frames(cfg), "seed": cfg.seed, "recipe": cfg.name,
+        info = {"count": count, "scale": s, "lr_patch": p, "frames": f, "seed": cfg.seed, "recipe": cfg.name,
                 "scale_aug": list(cfg.scale_aug), "data": list(cfg.train_dirs),
                 "degrade": cfg.degrade or "none (clean PIL bicubic LR)",
                 "time_s": round(time.perf_counter() - t0, 1), "procs": procs}

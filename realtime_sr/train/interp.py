@@ -14,7 +14,7 @@ The result's metadata is B's, with ``training.interpolation`` saying what was bl
 When ``b`` is a deeper network grown from ``a`` (``init_from`` a generator with fewer residual blocks),
 ``a`` is taken as ``b``'s training started from it: the same tensors, and the blocks ``a`` lacks as
 the identity, so the blend runs at ``b``'s depth. Likewise a multi-frame ``b`` grown from a one-frame
-``a``: ``a`` reads the middle frame only (its neighbours' head weights zero).
+``a``: ``a``'s head is set out over the frames as ``b``'s training did (its ``init_frames``).
 
 When ``a`` has itself been trained further since ``b`` was fine-tuned from it, ``--base`` names the
 network ``b`` started from and the blend carries ``b``'s change onto the newer ``a``:
@@ -42,8 +42,8 @@ def _same_architecture(x, mx, sx, y, my, sy) -> None:
 def _grown(sa: dict, ma: dict, mb: dict) -> tuple[dict, dict, str]:
     """``a`` as the deeper (or multi-frame) network ``b`` grew from it (``realtime-sr train`` with
     init_from a shallower or one-frame generator): ``b``'s architecture, ``a``'s tensors, the blocks
-    ``a`` lacks as the identity and the neighbour frames' head weights at zero, which is what
-    ``b``'s training started from; and a line saying how ``a`` was grown.
+    ``a`` lacks as the identity and its head over ``b``'s frames as ``b``'s ``init_frames`` set it,
+    which is what ``b``'s training started from; and a line saying how ``a`` was grown.
     Anything else is returned unchanged (and an empty line)."""
     ha, hb = ma.get("hparams", {}), mb.get("hparams", {})
     others = lambda h: {k: v for k, v in h.items() if k not in ("num_blocks", "frames")}  # noqa: E731

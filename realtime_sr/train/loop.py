@@ -111,14 +111,13 @@ def copy_matching(net: torch.nn.Module, state: dict, *, frames: str = "middle") 
     head = state.get("head.0.weight")
     if nf > 1 and head is not None and "head.0.weight" not in hits \
             and own["head.0.weight"].shape == (head.shape[0], head.shape[1] * nf, *head.shape[2:]):
-        # a single-frame network into a multi-frame one: its head reads the middle frame, the
-        # neighbours start at zero weight, so step 0 computes exactly what the source did
-        c, f = head.shape[1], net.frames
+        # a single-frame network into a multi-frame one: its head on the middle frame or shared
+        c = head.shape[1]
         if frames == "spread":
-            w = head.repeat(1, f, 1, 1) / f
+            w = head.repeat(1, nf, 1, 1) / nf
         else:
             w = torch.zeros_like(own["head.0.weight"])
-            w[:, c * (f // 2):c * (f // 2 + 1)] = head
+            w[:, c * (nf // 2):c * (nf // 2 + 1)] = head
         hits["head.0.weight"] = w
     own.update(hits)
     net.load_state_dict(own)
@@ -300,18 +299,19 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
     from . import bank
     from .degrade import config_from
 
+    net_frames = int(cfg.hparams.get("frames", 1))
     if len(cfg.train_dirs) == 1 and bank.is_bank(cfg.train_dirs[0]):
-        ds = bank.BankDataset(cfg.train_dirs[0], seed=cfg.seed, rank=rank, frames=int(cfg.hparams.get("frames", 1)))
+        ds = bank.BankDataset(cfg.train_dirs[0], seed=cfg.seed, rank=rank, frames=net_frames)
         if (ds.info["scale"], ds.info["lr_patch"]) != (cfg.scale, cfg.lr_patch) or cfg.colour != "y":
             raise UsageError(f"{cfg.train_dirs[0]}: a bank of x{ds.info['scale']} {ds.info['lr_patch']}px luma "
                              f"pairs, but the recipe is x{cfg.scale} {cfg.lr_patch}px {cfg.colour}")
         log(f"data: bank {cfg.train_dirs[0]} ({ds.info['count']} pairs made by {ds.info['recipe']}, "
             "the degradations of its bank.json)")
     else:
-        frames = 2 * int((cfg.degrade or {}).get("temporal", 0)) + 1
-        if frames != int(cfg.hparams.get("frames", 1)):
+        frames = bank.sample_frames(cfg.degrade)
+        if frames != net_frames:
             raise UsageError(f"the [degrade] table gives {frames}-frame samples, but the network takes "
-                             f"{cfg.hparams.get('frames', 1)} (hparams.frames)")
+                             f"{net_frames} (hparams.frames)")
         files = find_training_images(list(cfg.train_dirs))
         ds = PatchDataset(files, scale=cfg.scale, lr_patch=cfg.lr_patch, colour=cfg.colour,
                           scale_aug=tuple(cfg.scale_aug), seed=cfg.seed, rank=rank,
@@ -464,7 +464,7 @@ def train(cfg: TrainConfig, *, out_dir: str | Path, resume: str | None = None,
             "world_size": world, "hardware": _hardware(device, world),
             "time_s": round(elapsed_before + elapsed, 3),
             "torch": torch.__version__, "init_from": cfg.init_from,
-            **({"init_frames": cfg.init_frames} if cfg.hparams.get("frames", 1) > 1 else {}),
+            **({"init_frames": cfg.init_frames} if net_frames > 1 else {}),
             "compute": comp.describe(),
         },
         "recipe": cfg.recipe_text,
