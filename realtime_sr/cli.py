@@ -38,7 +38,8 @@ def _add_model_flags(p: argparse.ArgumentParser, *, modes=("coarse", "fine", "ro
                    help="where to run (default auto: CUDA if present, else CPU)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="numeric precision (default auto: bf16 on openvino where the CPU has bf16 units and the "
-                        "model's bf16 gate did not fail, else fp32)")
+                        "model's bf16 gate did not fail, else fp32; in video and preview on a CPU without AMX, "
+                        "int8 on openvino where the model's int8 graph passed its gate)")
 
 
 def _cmd_image(a) -> int:

@@ -31,8 +31,10 @@ def add_parser(sub, add_model_flags=None) -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or later; default 17)")
     p.add_argument("--calib", action="append", metavar="DIR",
                    help="calibration image folder (repeatable; training images, never a test set); default: "
-                        "the training folders named in the weights' metadata, or $REALTIME_SR_CALIB")
-    p.add_argument("--calib-count", type=int, default=64, help="calibration crops (default 64)")
+                        "$REALTIME_SR_CALIB, else the packaged sample image (the same on every machine, so a graph "
+                        "made on the fly is the one a recorded gate measured)")
+    p.add_argument("--calib-count", type=int, default=32, help="calibration crops (default 32, as a graph made on the "
+                   "fly has: with the default calibration it is then the same graph)")
     p.add_argument("--gate-set", metavar="DIR", help="test set for the quality gate (default: Set14 under "
                    "../shared/data/images, or $REALTIME_SR_GATE_SET)")
     p.add_argument("--force", action="store_true", help="keep artifacts that fail the quality gate (or have no gate set)")
@@ -42,9 +44,9 @@ def add_parser(sub, add_model_flags=None) -> argparse.ArgumentParser:
                    "included, of the static shape (default 40 = 32 + 2 x 4, what --mode routed sends)")
     p.add_argument("--engine", action="store_true", help="also build TensorRT engines (needs TensorRT and a GPU)")
     p.add_argument("--rebuild", action="store_true", help="re-export even when the cache has the file")
-    p.add_argument("--record", metavar="FILE", help="also write each model's bf16 gate result to FILE (JSON, merged, "
-                   "keyed by the weights' sha256); realtime_sr/weights/gates.json is the shipped models' record, "
-                   "used where a machine has not gated them itself")
+    p.add_argument("--record", metavar="FILE", help="also write each model's bf16 and int8 gate results to FILE (JSON, "
+                   "merged, keyed by the weights' sha256); realtime_sr/weights/gates.json is the shipped models' "
+                   "record, used where a machine has not gated them itself")
     p.set_defaults(func=run_export)
     return p
 
@@ -117,7 +119,7 @@ def run_export(a) -> int:
             if prec == "bf16":
                 refused += not gate_bf16(model, fp32, pairs, fp32_psnr, gate_dir, a.force)
                 if a.record and fp32.info.get("gate_bf16", {}).get("measured", True):
-                    record_gate(Path(a.record), model, fp32.info)
+                    record_gate(Path(a.record), model, fp32.info["weights_sha256"], "bf16", fp32.info["gate_bf16"])
                 continue
             if prec != "fp32":
                 for strict in (False, True):
@@ -155,6 +157,11 @@ def run_export(a) -> int:
                     refused += 1
                     continue
                 write_sidecar(art)
+                if a.record and prec == "int8" and art.info["gate"].get("measured", True):
+                    record_gate(Path(a.record), model, art.info["weights_sha256"], "int8", dict(
+                        art.info["gate"], runtime="onnxruntime and openvino (the lower)"
+                        if "gate_openvino_psnr" in art.info else "onnxruntime",
+                        **{k: art.info.get(k) for k in INT8_IDENTITY}))
                 print(f"{msg}\n{model.name} {prec}: {art.path}  (max abs err vs torch fp32 "
                       f"{art.info['max_abs_vs_torch_fp32']:.2e}, on calibration frames)")
             if _role(model) == "fine":
@@ -173,8 +180,14 @@ def run_export(a) -> int:
     return 1 if refused else 0
 
 
-def record_gate(path: Path, model, info: dict) -> None:
-    """Merge ``model``'s bf16 gate (from its fp32 sidecar ``info``) into the JSON record at ``path``."""
+# what identifies an int8 graph made on the fly as the one a recorded gate measured (runtime.gated_int8)
+INT8_IDENTITY = ("calibration_source", "frames", "strict", "float_convs", "fidelity_db")
+
+
+def record_gate(path: Path, model, weights_sha256: str, precision: str, result: dict) -> None:
+    """Merge ``model``'s ``precision`` gate ``result`` (bf16: from its fp32 sidecar; int8: the int8
+    graph's, with what identifies that graph) into the JSON record at ``path``, keyed by the
+    weights' sha256; the other precisions' records for the same weights are kept."""
     import datetime
     import json
     import platform
@@ -193,11 +206,16 @@ def record_gate(path: Path, model, info: dict) -> None:
         ov = openvino.__version__.split("-")[0]
     except ImportError:  # pragma: no cover - gate_bf16 needs it
         ov = None
-    gate = {k: v for k, v in info["gate_bf16"].items() if k != "set"}
-    gate.update(set=Path(info["gate_bf16"]["set"]).name, openvino=ov,
+    gate = {k: v for k, v in result.items() if k != "set"}
+    gate.update(set=Path(result["set"]).name, openvino=ov,
                 cpu=f"{cpu_model()} ({cpu_features().describe()})",
                 date=datetime.date.today().isoformat(), python=platform.python_version())
-    rec[info["weights_sha256"]] = {"model": model.name, "bf16": gate}
+    if precision == "int8":
+        import onnxruntime
+
+        gate["onnxruntime"] = onnxruntime.__version__
+    entry = rec.get(weights_sha256) if isinstance(rec.get(weights_sha256), dict) else {}
+    rec[weights_sha256] = {**entry, "model": model.name, precision: gate}
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(dict(sorted(rec.items(), key=lambda kv: kv[1]["model"])), indent=1) + "\n")
     tmp.replace(path)

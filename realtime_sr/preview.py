@@ -320,7 +320,7 @@ def _run(a) -> int:
     win = Window(f"realtime-sr: {a.source}", save_dir=a.save_dir, log=log) if a.window else None  # before the model
     try:
         model, backend = routing.load(name, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
-                                      precision=a.precision,
+                                      precision=a.precision, realtime=True,
                                       options=routing.RouteOptions(fraction=a.fine_fraction,
                                                                    hold=routing.VIDEO_HOLD))
     except BaseException:

@@ -232,15 +232,23 @@ def test_missing_calibration_names_the_fix(tmp_path_factory, monkeypatch, tmp_pa
         ensure_onnx(model, "int8", out_dir=tmp_path)
 
 
-def test_packaged_sample_is_the_last_resort(tmp_path_factory, monkeypatch):
+def test_packaged_sample_is_the_default_on_every_machine(tmp_path_factory, monkeypatch):
+    """Without --calib or $REALTIME_SR_CALIB, calibration is the packaged sample even where the
+    training folders named in the weights' metadata exist: an int8 graph made on the fly is then
+    the graph its release gate measured, wherever it is made."""
     from realtime_sr.export import artifacts
 
     if not artifacts.SAMPLE.is_file():
         pytest.skip(f"{artifacts.SAMPLE} is not in this checkout")
     monkeypatch.delenv("REALTIME_SR_CALIB", raising=False)
     model = tiny(tmp_path_factory, "coarse")
+    monkeypatch.setitem(model.meta, "training", {"data": [str(calib_folder(tmp_path_factory))]})
     frames, source = artifacts.calibration_for(model, None, count=3, size=32)
-    assert "sample" in source and len(frames) == 3 and frames[0].shape == (1, 1, 32, 32)
+    assert source == artifacts.SAMPLE_SOURCE and len(frames) == 3 and frames[0].shape == (1, 1, 32, 32)
+    again, _ = artifacts.calibration_for(model, None, count=3, size=32)
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again))
+    folder, source = artifacts.calibration_for(model, [str(calib_folder(tmp_path_factory))], count=3, size=32)
+    assert "train_images" in source
 
 
 def test_frames_in_hand_any_layout():

@@ -220,3 +220,91 @@ def test_export_records_the_bf16_gate_where_a_machine_without_a_gate_set_reads_i
         make_backend(model, backend="openvino", precision="bf16", log=None)
     said = []
     assert make_backend(model, backend="openvino", precision="auto", log=said.append).name == "openvino-cpu-fp32"
+
+
+def test_realtime_auto_takes_the_int8_graph_gated_at_release(setup, tmp_path, monkeypatch, capsys, tmp_path_factory):
+    """`export --precision int8 --record FILE` with the default calibration (the packaged sample)
+    records the gate and what identifies the graph; on a machine that never gated it, precision
+    auto in a real-time command (video, preview) on a CPU without AMX makes the same graph, sees it
+    is the gated one and runs it on OpenVINO's int8 kernels, while image/eval (realtime=False), an
+    AMX CPU, a failed gate or a graph that is not the gated one keep the bf16/fp32 choice."""
+    import json
+
+    from realtime_sr import runtime
+    from realtime_sr.export import artifacts
+    from realtime_sr.export_cmd import run_export
+    from realtime_sr.runtime import cpu, make_backend
+
+    if not cpu.openvino_available():
+        pytest.skip("OpenVINO is not installed (pip install openvino)")
+    if not artifacts.SAMPLE.is_file():
+        pytest.skip(f"{artifacts.SAMPLE} is not in this checkout")
+    model, gate_set, _ = setup
+    monkeypatch.delenv("REALTIME_SR_CALIB", raising=False)
+    seeded(tmp_path_factory, model, tmp_path / "a")
+    rec = tmp_path / "gates.json"
+    sha = artifacts.cache.sha256_file(model.path)
+    rec.write_text(json.dumps({sha: {"model": model.name, "bf16": {"passed": True, "drop_db": 0.01}}}))
+    args = _args(model.path, tmp_path / "a", gate_set, None, precision="int8", calib_count=32, record=str(rec))
+    args.calib = None  # the default calibration
+    assert run_export(args) == 0
+    capsys.readouterr()
+    data = json.loads(rec.read_text())
+    entry = data[sha]
+    assert entry["bf16"] == {"passed": True, "drop_db": 0.01}  # merged, not replaced
+    gate8 = entry["int8"]
+    assert gate8["passed"] is True and gate8["calibration_source"] == artifacts.SAMPLE_SOURCE
+    assert gate8["frames"] == 32 and "fidelity_db" in gate8 and gate8["set"] == gate_set.name
+
+    monkeypatch.setattr(runtime, "RELEASE_GATES", rec)
+    vnni = cpu.CpuFeatures(bf16=True, int8=True, flags=frozenset({"avx2", "avx512_vnni", "avx512_bf16"}))
+    monkeypatch.setattr(cpu, "cpu_features", lambda: vnni)
+
+    def fresh(name):  # a machine that never gated it: its own cache, the fp32 graph only
+        seeded(tmp_path_factory, model, tmp_path / name)
+        monkeypatch.setenv("REALTIME_SR_CACHE", str(tmp_path / name))
+
+    fresh("b")
+    said = []
+    be = make_backend(model, backend="auto", device="cpu", precision="auto", realtime=True, log=said.append)
+    assert be.name == "openvino-cpu-int8"
+    assert any("precision auto -> int8" in m and "gate passed at release" in m for m in said)
+    assert not any("not been quality-gated" in m for m in said)
+    assert make_backend(model, backend="auto", device="cpu", precision="auto", log=None).name == "openvino-cpu-bf16"
+    assert make_backend(model, backend="onnxruntime", precision="auto", realtime=True, log=None).name \
+        == "onnxruntime-cpu-fp32"  # an explicit backend without fast int8 kernels is kept
+
+    amx = cpu.CpuFeatures(bf16=True, int8=True, flags=vnni.flags | {"amx_bf16", "amx_int8"})
+    monkeypatch.setattr(cpu, "cpu_features", lambda: amx)
+    assert make_backend(model, backend="auto", device="cpu", precision="auto", realtime=True,
+                        log=None).name == "openvino-cpu-bf16"
+    monkeypatch.setattr(cpu, "cpu_features", lambda: vnni)
+
+    gate8["fidelity_db"] += 3.0  # another calibration: not the graph the record measured
+    rec.write_text(json.dumps(data))
+    fresh("c")
+    said = []
+    assert make_backend(model, backend="auto", device="cpu", precision="auto", realtime=True,
+                        log=said.append).name == "openvino-cpu-bf16"
+    assert any("not the one gated at release" in m for m in said)
+
+    gate8["fidelity_db"] -= 3.0
+    gate8["passed"] = False
+    rec.write_text(json.dumps(data))
+    assert make_backend(model, backend="auto", device="cpu", precision="auto", realtime=True,
+                        log=None).name == "openvino-cpu-bf16"
+
+
+@pytest.mark.parametrize("flags, int8, openvino, expect", [
+    ({"avx2", "avx512_vnni", "avx512_bf16"}, True, True, True),   # AVX-512 VNNI/BF16 without AMX (Zen 4)
+    ({"avx2"}, False, True, True),                                # AVX2 only (Zen 3)
+    ({"avx2", "avx512_vnni", "amx_bf16", "amx_int8"}, True, True, False),  # AMX: bf16 stays
+    (set(), False, True, False),                                  # neither: not measured
+    ({"avx2", "avx512_vnni"}, True, False, False),                # no OpenVINO
+])
+def test_int8_default_by_cpu(monkeypatch, flags, int8, openvino, expect):
+    from realtime_sr.runtime import cpu
+
+    monkeypatch.setattr(cpu, "openvino_available", lambda: openvino)
+    ok, why = cpu.int8_default(cpu.CpuFeatures(bf16=False, int8=int8, flags=frozenset(flags)))
+    assert ok is expect and why

@@ -197,7 +197,8 @@ def plan(job: VideoJob, log) -> Plan:
                            subtitles=job.subtitles, log=log)
     # the backend last: building one may export or compile a network, so every cheap check comes first
     net = routing.backend_for(model, backend=job.backend, device=job.device, precision=job.precision,
-                              options=route, **({"streams": n} if (n := inference_workers(job)) > 1 else {}))
+                              options=route, realtime=True,
+                              **({"streams": n} if (n := inference_workers(job)) > 1 else {}))
     spec = replace(spec, luma_u8=hasattr(net, "upscale_u8"))
     return Plan(info=info, model=model, net=net, backend=stages.TimedBackend(net), encoder=encoder, spec=spec,
                 video_kwargs=video_kwargs, aux=aux, end_s=end_s, t0=t0,

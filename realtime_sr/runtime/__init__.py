@@ -14,7 +14,9 @@ builds one by name:
   through ``log``, stderr by default).
 
 Precision ``auto`` (the command line's default) is bf16 on OpenVINO where the CPU has bf16
-units and the model's bf16 gate has not failed, and fp32 everywhere else.
+units and the model's bf16 gate has not failed, and fp32 everywhere else; in the real-time
+commands (``realtime=True``: ``video``, ``preview``) on a CPU without AMX it is int8 on OpenVINO
+for a model whose int8 graph passed its gate (:func:`gated_int8`, :func:`.cpu.int8_default`).
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def pick_backend(*, device: str | None = "auto", precision: str = "fp32",
 
 def make_backend(model, *, backend: str = "auto", device: str | None = "auto", precision: str = "fp32",
                  calib=None, tile_batch: tuple[int, int] | None = None, compile: bool = False,
-                 streams: int = 1, routed: bool = False, log: Callable[[str], None] | None = _stderr) -> Backend:
+                 streams: int = 1, routed: bool = False, realtime: bool = False,
+                 log: Callable[[str], None] | None = _stderr) -> Backend:
     """Build the backend that runs ``model`` (a :class:`~realtime_sr.models.Model`).
 
     ``precision``: one of :data:`PRECISIONS`; ``auto`` is resolved per backend (module docstring).
@@ -95,8 +98,9 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
     ``streams``: OpenVINO only, that many frames at once (the cores shared among them; the
     backend's ``streams`` says what it got, and a caller runs that many threads on it: the video
     pipeline); other backends ignore it. ``routed``: the model runs inside routing, which ``auto``
-    weighs on some CPUs (runtime/cpu.py). ``log``: where progress and the ``auto`` choice go
-    (None: silent).
+    weighs on some CPUs (runtime/cpu.py). ``realtime``: a real-time command (video, preview), where
+    precision ``auto`` may take a gated int8 graph (:func:`gated_int8`). ``log``: where progress and
+    the ``auto`` choice go (None: silent).
     """
     say = log or (lambda m: None)
     device = device or "auto"
@@ -109,9 +113,18 @@ def make_backend(model, *, backend: str = "auto", device: str | None = "auto", p
     auto = backend == "auto"
     if auto:
         backend, device, why = pick_backend(device=device, precision=precision, routed=routed)
+    int8 = None  # (artifact, reason): the gated int8 graph precision auto takes here
+    if (precision == "auto" and realtime and device in ("auto", "cpu") and calib is None
+            and (backend == "openvino" or auto and backend == "onnxruntime")):
+        int8 = gated_int8(model, say)
+        if int8 is not None:
+            if backend != "openvino":
+                why = f"a gated int8 graph: {int8[1]}"
+            backend, precision = "openvino", "int8"
+    if auto:
         say(f"backend auto -> {backend} on {device} ({why})")
     if backend == "openvino":
-        return _openvino(model, device, precision, calib, say, auto=auto, streams=streams)
+        return _openvino(model, device, precision, calib, say, auto=auto, streams=streams, int8=int8)
     if precision == "auto":
         precision = "fp32"
     if precision == "bf16" and backend in ("onnxruntime", "tensorrt"):
@@ -176,7 +189,58 @@ def release_gate(weights_sha256: str | None, precision: str) -> dict | None:
     return dict(entry, release=True) if isinstance(entry, dict) else None
 
 
-def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = False, streams: int = 1) -> Backend:
+def gated_int8(model, say) -> tuple[object, str] | None:
+    """(int8 artifact, reason) where precision ``auto`` in a real-time command takes int8 for
+    ``model`` on this CPU, else None (with a note when a gate exists but cannot be used).
+
+    It takes int8 only where it measured faster (:func:`.cpu.int8_default`) and the int8 graph in
+    hand passed a quality gate: its own (``realtime-sr export`` on this machine), or the release
+    gate in ``gates.json`` when the graph is the one that gate measured. An int8 graph made on the
+    fly is calibrated on the packaged sample image wherever it is made, so it is the same graph up
+    to float rounding; it counts as the gated one when its calibration source, frame count, strict
+    mode and float-kept layers are the release's and its fidelity to fp32 on the probe frames is
+    within :data:`INT8_FIDELITY_SLACK_DB` of the release's."""
+    from . import cpu
+
+    pays, why = cpu.int8_default()
+    if not pays:
+        return None
+    from ..export.cache import sha256_file
+
+    gate = release_gate(sha256_file(model.path), "int8")
+    if not gate or not gate.get("passed"):
+        return None  # no gate (a model of one's own, a GAN): what it was before
+    from ..export.artifacts import ensure_onnx
+
+    try:
+        art = ensure_onnx(model, "int8", calib_count=int(gate.get("frames", 32)), strict=bool(gate.get("strict")),
+                          log=say)
+    except (BackendError, UsageError) as exc:  # no export tools, no calibration image
+        say(f"note: {model.name} stays off int8 ({exc})")
+        return None
+    own = art.info.get("gate") or {}
+    if own.get("passed") and not own.get("forced"):
+        return art, f"{why}; its int8 gate passed here (Set14 drop {own['drop_db']:.3f} dB)"
+    info = art.info
+    same = (info.get("calibration_source") == gate.get("calibration_source")
+            and info.get("frames") == gate.get("frames") and bool(info.get("strict")) == bool(gate.get("strict"))
+            and sorted(info.get("float_convs", ())) == sorted(gate.get("float_convs", ()))
+            and abs(float(info.get("fidelity_db", 0.0)) - float(gate.get("fidelity_db", -99.0)))
+            <= INT8_FIDELITY_SLACK_DB)
+    if not same:
+        say(f"note: {model.name}'s int8 graph here ({info.get('calibration_source')}, fidelity "
+            f"{info.get('fidelity_db')} dB) is not the one gated at release ({gate.get('calibration_source')}, "
+            f"{gate.get('fidelity_db')} dB): not taken by --precision auto")
+        return None
+    return art, (f"{why}; int8 gate passed at release: Set14 drop {gate['drop_db']:.3f} dB, "
+                 f"limit {gate['tolerance_db']:.2f}")
+
+
+INT8_FIDELITY_SLACK_DB = 0.5  # float rounding moves it by hundredths of a dB; a different calibration by dBs
+
+
+def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = False, streams: int = 1,
+              int8: tuple | None = None) -> Backend:
     """OpenVINO on the CPU: ``auto`` precision resolved, bf16 checked against the CPU and the model's gate.
 
     Picked by ``auto`` without the export tools (no ONNX can be made): torch fp32 on the CPU, as before."""
@@ -186,6 +250,9 @@ def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = Fa
     if device == "cuda":
         raise UsageError("the openvino backend runs on the CPU here; use --backend tensorrt or torch for CUDA")
     import_openvino()
+    if int8 is not None:  # precision auto, resolved to a gated int8 graph (make_backend)
+        say(f"precision auto -> int8 for {model.name} on openvino ({int8[1]})")
+        return OvBackend(int8[0].path, precision="int8", streams=streams)
     gate = None
     if precision in ("auto", "fp32", "bf16"):
         fp32 = _artifact(model, "fp32", None, say, torch_fallback=auto)

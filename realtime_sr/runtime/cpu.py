@@ -19,6 +19,15 @@ The rule ``auto`` follows on a CPU, from measurements (benchmarks/results/cpu_ba
   OpenVINO for whole frames and keeps onnxruntime for routing.
 * The default precision (``auto``) on OpenVINO is bf16 where the CPU has the units and the
   model's bf16 gate did not fail, else fp32; on every other backend it is fp32.
+* The real-time commands (``video``, ``preview``; ``realtime=True`` in ``make_backend``) go one step
+  further on CPUs without AMX: there ``auto`` takes int8 on OpenVINO, for a model whose int8 graph
+  passed its gate (:func:`int8_default`; ``runtime.gated_int8``). End to end, 2 cores, chaplin.mp4
+  x2: on an AMD EPYC with AVX-512 BF16 and VNNI but no AMX (Zen 4) int8 ran coarse, routed and fine
+  1.19x, 1.27x and 1.67x faster than bf16 (video_e2e_amd-epyc-zen4-2c_2026-12-04*); on an AVX2-only
+  AMD EPYC (Zen 3) 1.3x, 1.5x and 1.9x faster than the fp32 default
+  (video_e2e_amd-epyc-2c_2026-12-03_*). With AMX (Intel Xeon) bf16 ran within 0.8-1.3x of int8
+  one frame at a time and loses less (cpu_intel-xeon-processor-2c_2026-12-01_*), so bf16 stays.
+  ``image``, ``eval`` and ``bench`` keep bf16/fp32: they are where quality is measured.
 
 Features come from the kernel's flags (``/proc/cpuinfo``) and, for bf16, from OpenVINO's own
 ``OPTIMIZATION_CAPABILITIES`` when it is installed; both must agree.
@@ -33,6 +42,7 @@ from dataclasses import dataclass
 
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86; "bf16": ARM's FEAT_BF16
 INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # x86: int8 dot-product units
+AMX_FLAGS = frozenset({"amx_bf16", "amx_int8", "amx_tile"})  # x86: Intel's matrix units
 
 
 @dataclass(frozen=True)
@@ -142,3 +152,18 @@ def default_precision(backend: str, feats: CpuFeatures | None = None, bf16_gate:
     passed = bool(bf16_gate and bf16_gate.get("passed"))
     return "bf16", "bf16 units on this CPU" + (", bf16 gate passed" if passed else "") + (
         " at release" if passed and bf16_gate.get("release") else "")
+
+
+def int8_default(feats: CpuFeatures | None = None) -> tuple[bool, str]:
+    """(whether a gated int8 graph is what ``--precision auto`` takes in the real-time commands on
+    this CPU, why); see the module docstring."""
+    feats = feats or cpu_features()
+    if not openvino_available():
+        return False, "OpenVINO not installed"
+    if AMX_FLAGS & feats.flags:
+        return False, "AMX: bf16 measured within 0.8-1.3x of int8 here, and loses less"
+    if feats.int8:
+        return True, "int8 units without AMX: OpenVINO int8 measured 1.2-1.7x faster than bf16 end to end"
+    if "avx2" in feats.flags:
+        return True, "AVX2: OpenVINO int8 measured 1.3-1.9x faster than fp32 end to end"
+    return False, f"int8 not measured faster on a {feats.describe()}"
