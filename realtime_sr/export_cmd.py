@@ -181,7 +181,7 @@ def run_export(a) -> int:
 
 
 # what identifies an int8 graph made on the fly as the one a recorded gate measured (runtime.gated_int8)
-INT8_IDENTITY = ("calibration_source", "frames", "strict", "float_convs", "fidelity_db")
+INT8_IDENTITY = ("export_version", "calibration_source", "frames", "strict", "float_convs", "fidelity_db")
 
 
 def record_gate(path: Path, model, weights_sha256: str, precision: str, result: dict) -> None:

@@ -271,6 +271,9 @@ def test_realtime_auto_takes_the_int8_graph_gated_at_release(setup, tmp_path, mo
     assert any("precision auto -> int8" in m and "gate passed at release" in m for m in said)
     assert not any("not been quality-gated" in m for m in said)
     assert make_backend(model, backend="auto", device="cpu", precision="auto", log=None).name == "openvino-cpu-bf16"
+    said = []  # asked for by name, the same graph is known as the gated one
+    assert make_backend(model, backend="openvino", precision="int8", log=said.append).name == "openvino-cpu-int8"
+    assert any("the graph gated at release" in m for m in said) and not any("not been quality-gated" in m for m in said)
     assert make_backend(model, backend="onnxruntime", precision="auto", realtime=True, log=None).name \
         == "onnxruntime-cpu-fp32"  # an explicit backend without fast int8 kernels is kept
 

@@ -168,8 +168,14 @@ def _artifact(model, precision: str, calib, say, *, torch_fallback: bool = False
         say(f"{exc}; using torch on cpu instead")
         return None
     if precision not in ("fp32", "bf16") and "gate" not in art.info:
-        say(f"note: this {precision} ONNX was made on the fly and has not been quality-gated; "
-            f"`realtime-sr export --precision {precision}` measures it on Set14")
+        rel = release_gate(art.info.get("weights_sha256"), precision) if precision == "int8" else None
+        if rel and is_gated_graph(art.info, rel):
+            verdict = "passed" if rel.get("passed") else "FAILED"
+            say(f"{model.name} {precision}: the graph gated at release (Set14 drop {rel['drop_db']:.3f} dB, "
+                f"limit {rel['tolerance_db']:.2f}: {verdict})")
+        else:
+            say(f"note: this {precision} ONNX was made on the fly and has not been quality-gated; "
+                f"`realtime-sr export --precision {precision}` measures it on Set14")
     return art
 
 
@@ -197,9 +203,9 @@ def gated_int8(model, say) -> tuple[object, str] | None:
     hand passed a quality gate: its own (``realtime-sr export`` on this machine), or the release
     gate in ``gates.json`` when the graph is the one that gate measured. An int8 graph made on the
     fly is calibrated on the packaged sample image wherever it is made, so it is the same graph up
-    to float rounding; it counts as the gated one when its calibration source, frame count, strict
-    mode and float-kept layers are the release's and its fidelity to fp32 on the probe frames is
-    within :data:`INT8_FIDELITY_SLACK_DB` of the release's."""
+    to float rounding; it counts as the gated one when its export version, calibration source,
+    frame count, strict mode and float-kept layers are the release's and its fidelity to fp32 on
+    the probe frames is within :data:`INT8_FIDELITY_SLACK_DB` of the release's."""
     from . import cpu
 
     pays, why = cpu.int8_default()
@@ -221,13 +227,8 @@ def gated_int8(model, say) -> tuple[object, str] | None:
     own = art.info.get("gate") or {}
     if own.get("passed") and not own.get("forced"):
         return art, f"{why}; its int8 gate passed here (Set14 drop {own['drop_db']:.3f} dB)"
-    info = art.info
-    same = (info.get("calibration_source") == gate.get("calibration_source")
-            and info.get("frames") == gate.get("frames") and bool(info.get("strict")) == bool(gate.get("strict"))
-            and sorted(info.get("float_convs", ())) == sorted(gate.get("float_convs", ()))
-            and abs(float(info.get("fidelity_db", 0.0)) - float(gate.get("fidelity_db", -99.0)))
-            <= INT8_FIDELITY_SLACK_DB)
-    if not same:
+    if not is_gated_graph(art.info, gate):
+        info = art.info
         say(f"note: {model.name}'s int8 graph here ({info.get('calibration_source')}, fidelity "
             f"{info.get('fidelity_db')} dB) is not the one gated at release ({gate.get('calibration_source')}, "
             f"{gate.get('fidelity_db')} dB): not taken by --precision auto")
@@ -237,6 +238,16 @@ def gated_int8(model, say) -> tuple[object, str] | None:
 
 
 INT8_FIDELITY_SLACK_DB = 0.5  # float rounding moves it by hundredths of a dB; a different calibration by dBs
+
+
+def is_gated_graph(info: dict, gate: dict) -> bool:
+    """Whether the int8 graph whose sidecar is ``info`` is the one the recorded ``gate`` measured."""
+    return (info.get("export_version") == gate.get("export_version")
+            and info.get("calibration_source") == gate.get("calibration_source")
+            and info.get("frames") == gate.get("frames") and bool(info.get("strict")) == bool(gate.get("strict"))
+            and sorted(info.get("float_convs", ())) == sorted(gate.get("float_convs", ()))
+            and abs(float(info.get("fidelity_db", 0.0)) - float(gate.get("fidelity_db", -99.0)))
+            <= INT8_FIDELITY_SLACK_DB)
 
 
 def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = False, streams: int = 1,
