@@ -4,7 +4,7 @@
 
 Frames: every 10th frame of ``chaplin.mp4`` (8 frames, Y plane as the video pipeline feeds it),
 x2 from 640x360 (x4: the frames scaled to 480x270 first), the shipped real coarse and fine
-models, ``--backend auto``, ``RouteOptions(hold=VIDEO_HOLD)`` as in video. Each round runs
+models, ``--backend auto``, ``--precision auto`` as ``video`` resolves them, ``RouteOptions(hold=VIDEO_HOLD)`` as in video. Each round runs
 the 8 frames once; the first round is a warm-up and is not counted. Rows: total, the two
 networks (coarse call, fine calls), the error estimate's bicubic, and everything else routing does
 (score, selection, gathers, blend). ``--compare-with DIR`` runs the same measurement for another
@@ -54,7 +54,7 @@ def worker(scale: int) -> None:
 
     xs = frames(scale)
     _, be = routing.load(None, scale=scale, mode="routed", backend="auto", precision="auto", variant="real",
-                         options=routing.RouteOptions(hold=routing.VIDEO_HOLD))
+                         options=routing.RouteOptions(hold=routing.VIDEO_HOLD), realtime=True)  # as video does
     acc = {"coarse": 0.0, "fine": 0.0, "bicubic": 0.0}
 
     def timed(key, fn):
