@@ -426,6 +426,12 @@ def load_for_mode(model=None, *, scale: int | None = None, mode: str = "fine", v
     return RoutedModel(load_model(None, scale=fine.scale, mode="coarse", variant=variant_of(fine.path)), fine)
 
 
+def _stderr(msg: str) -> None:
+    from .runtime import _stderr as say
+
+    say(msg)
+
+
 def backend_for(model, *, backend: str = "auto", device: str = "auto", precision: str = "fp32",
                 options: RouteOptions | None = None, log=None, **backend_kwargs):
     """The backend for a model from :func:`load_for_mode` (for a RoutedModel, a RoutedBackend)."""
@@ -439,9 +445,12 @@ def backend_for(model, *, backend: str = "auto", device: str = "auto", precision
     opt = (options or RouteOptions()).check()
     kw["routed"] = True  # where auto's choice depends on it (runtime/cpu.py)
     cb = make_backend(model.coarse, **kw)
-    # the same choice as for coarse (one line about it is enough); a TensorRT fine engine is
-    # static: ``batch`` patches of P x P, the only shape routing ever sends it
-    fb = make_backend(model.fine, **{**kw, "log": None, "tile_batch": (opt.batch, opt.patch)})
+    # the same backend choice as for coarse (one line about it is enough), but the fine network's
+    # own lines (its export or int8 conversion, which take seconds; its precision) are said too;
+    # a TensorRT fine engine is static: ``batch`` patches of P x P, the only shape routing sends it
+    say = kw.get("log", _stderr)
+    fine_log = None if say is None else (lambda m: None if m.startswith("backend auto ->") else say(m))
+    fb = make_backend(model.fine, **{**kw, "log": fine_log, "tile_batch": (opt.batch, opt.patch)})
     return RoutedBackend(cb, fb, model.scale, opt)
 
 
