@@ -259,3 +259,23 @@ def test_frames_in_hand_any_layout():
     frames = frames_from_images([rgb, gray16], size=24, count=4)
     assert [f.shape for f in frames] == [(1, 1, 24, 24)] * 4
     assert frames[1].max() == pytest.approx(235 / 255, abs=1e-3)  # white -> Y 235 (studio range)
+
+
+def test_a_cache_folder_that_cannot_be_made_is_a_one_line_error(tmp_path_factory, tmp_path, monkeypatch, capsys):
+    """REALTIME_SR_CACHE under a file (or anywhere it cannot be made): a clear error naming the
+    fix and a non-zero exit, not a traceback, and no output file."""
+    from realtime_sr.cli import main
+    from realtime_sr.errors import OutputError
+    from helpers import write_image_folder
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    model = tiny(tmp_path_factory, "coarse")
+    with pytest.raises(OutputError, match="REALTIME_SR_CACHE"):
+        ensure_onnx(model, "fp32", out_dir=blocker / "cache")
+    monkeypatch.setenv("REALTIME_SR_CACHE", str(blocker / "cache"))
+    src = next(iter(sorted(write_image_folder(tmp_path / "in", n=1, size=(40, 30)).iterdir())))
+    out = tmp_path / "out.png"
+    rc = main(["image", str(src), str(out), "--model", str(model.path), "--backend", "onnxruntime"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "REALTIME_SR_CACHE" in err and "Traceback" not in err and not out.exists()

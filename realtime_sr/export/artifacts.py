@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from . import cache
 from .onnx import OPSET
 
@@ -121,13 +121,19 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
     if precision not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     out_dir = Path(out_dir) if out_dir is not None else cache.cache_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot make the ONNX cache folder {out_dir} ({exc.strerror or exc}); "
+                          "set REALTIME_SR_CACHE to a writable folder") from None
     wsha = cache.sha256_file(model.path)
     path = out_dir / cache.onnx_name(model.name, wsha, precision, opset)
     side = None if rebuild else _read_sidecar(path)
     if (side and side.get("weights_sha256") == wsha and side.get("export_version") == cache.EXPORT_VERSION
             and (strict is None or precision == "fp32" or bool(side.get("strict")) == strict)):
         return Artifact(path, precision, side)
+    if not os.access(out_dir, os.W_OK):  # a read-only cache still serves what it holds (above)
+        raise OutputError(f"the ONNX cache folder {out_dir} is not writable; set REALTIME_SR_CACHE to a writable folder")
 
     _need_export_tools()
     base = {"model": model.name, "weights": str(model.path), "weights_sha256": wsha, "opset": opset,

@@ -221,7 +221,7 @@ def gated_int8(model, say) -> tuple[object, str] | None:
     try:
         art = ensure_onnx(model, "int8", calib_count=int(gate.get("frames", 32)), strict=bool(gate.get("strict")),
                           log=say)
-    except (BackendError, UsageError) as exc:  # no export tools, no calibration image
+    except (BackendError, UsageError, OSError) as exc:  # no export tools or calibration image; a cache it cannot write
         say(f"note: {model.name} stays off int8 ({exc})")
         return None
     own = art.info.get("gate") or {}
