@@ -133,7 +133,8 @@ def ensure_onnx(model, precision: str = "fp32", *, out_dir: str | Path | None = 
             and (strict is None or precision == "fp32" or bool(side.get("strict")) == strict)):
         return Artifact(path, precision, side)
     if not os.access(out_dir, os.W_OK):  # a read-only cache still serves what it holds (above)
-        raise OutputError(f"the ONNX cache folder {out_dir} is not writable; set REALTIME_SR_CACHE to a writable folder")
+        raise OutputError(f"the ONNX cache folder {out_dir} is not writable; "
+                          "set REALTIME_SR_CACHE to a writable folder")
 
     _need_export_tools()
     base = {"model": model.name, "weights": str(model.path), "weights_sha256": wsha, "opset": opset,
