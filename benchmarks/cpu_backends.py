@@ -43,9 +43,9 @@ PEERS = REPO.parent / "shared" / "peers"
 
 
 def machine() -> str:
-    from realtime_sr.export.cache import slug
+    from realtime_sr.runtime.cpu import machine_tag
 
-    return f"{slug(cpu_model().replace('(R)', ''))}-{os.cpu_count()}c"
+    return machine_tag()
 
 
 def recipe_model(role: str, scale: int, folder: Path):

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -111,15 +110,16 @@ def realtime_sr(clip: Path, out: Path, mode: str, backend: str, seconds: float, 
 
 
 def machine() -> str:
-    from realtime_sr.runtime.cpu import cpu_model
+    from realtime_sr.runtime.cpu import cpu_features, cpu_model
 
-    return f"{cpu_model()}, {os.cpu_count()} logical cores"
+    return f"{cpu_model()} ({cpu_features().describe()}), {os.cpu_count()} logical cores"
 
 
 def slug(text: str) -> str:
-    t = text.lower()
-    vendor = "intel" if "intel" in t else "amd" if "amd" in t else platform.machine()
-    return f"{vendor}-{os.cpu_count()}c"
+    """The results' file-name tag (``text``, the machine line, is not needed: the tag is read here)."""
+    from realtime_sr.runtime.cpu import machine_tag
+
+    return machine_tag()
 
 
 def main() -> None:

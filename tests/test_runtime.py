@@ -483,3 +483,18 @@ def test_video_frame_steps_on_openvino_take_uint8_planes(tmp_path_factory, cache
     assert fast.pts == slow.pts == 7 and (fast.width, fast.height) == (96, 64)
     for a, b in zip(fast.to_ndarray(format="yuv420p"), slow.to_ndarray(format="yuv420p")):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("model, flags, tag", [
+    ("AMD EPYC", {"avx2", "avx512_vnni", "avx512_bf16"}, "amd-epyc-vnni-bf16-2c"),
+    ("AMD EPYC", {"avx2"}, "amd-epyc-avx2-2c"),
+    ("Intel(R) Xeon(R) Processor", {"avx2", "avx512_vnni", "amx_bf16", "amx_int8"}, "intel-xeon-processor-amx-2c"),
+    ("", set(), "cpu-2c"),
+])
+def test_machine_tag_tells_cpus_with_one_model_name_apart(monkeypatch, model, flags, tag):
+    from realtime_sr.runtime import cpu
+
+    monkeypatch.setattr(cpu, "cpu_model", lambda: model)
+    monkeypatch.setattr(cpu, "cpu_threads", lambda: 2)
+    monkeypatch.setattr(cpu, "cpu_features", lambda: cpu.CpuFeatures(bf16=False, int8=False, flags=frozenset(flags)))
+    assert cpu.machine_tag() == tag

@@ -168,3 +168,18 @@ def int8_default(feats: CpuFeatures | None = None) -> tuple[bool, str]:
     if "avx2" in feats.flags:
         return True, "AVX2: OpenVINO int8 measured 1.3-1.9x faster than fp32 end to end"
     return False, f"int8 not measured faster on a {feats.describe()}"
+
+
+def machine_tag() -> str:
+    """A short file-name tag for this machine, by model and by the units that decide speed here:
+    e.g. ``amd-epyc-vnni-bf16-2c`` (an AMD EPYC with AVX-512 VNNI and BF16), ``amd-epyc-avx2-2c``,
+    ``intel-xeon-processor-amx-2c``. Benchmarks name their results with it, so two CPUs that
+    report the same model name (AMD's KVM guests say only "AMD EPYC") do not share a name."""
+    import re
+
+    flags = cpu_features().flags
+    name = re.sub(r"[^a-z0-9]+", "-", cpu_model().replace("(R)", "").replace("(TM)", "").lower()).strip("-")
+    units = ("amx" if AMX_FLAGS & flags else
+             "vnni-bf16" if {"avx512_vnni", "avx512_bf16"} <= flags else
+             "vnni" if INT8_FLAGS & flags else "avx2" if "avx2" in flags else "")
+    return "-".join(p for p in (name or "cpu", units, f"{cpu_threads()}c") if p)
