@@ -169,6 +169,32 @@ def test_every_shipped_model_has_its_bf16_gate_recorded():
         assert gate["drop_db"] <= gate["tolerance_db"] == 0.05
 
 
+def test_every_shipped_coarse_and_fine_model_has_its_int8_gate_recorded():
+    """The int8 graphs `video` and `preview` take under --precision auto on CPUs without AMX are
+    gated at release: a passed Set14 entry with what identifies the graph, for the current bytes of
+    every shipped coarse and fine model (re-record with `realtime-sr export --precision int8
+    --record ...` after retraining; without it auto silently keeps bf16/fp32 for that model)."""
+    import hashlib
+    import json
+
+    from realtime_sr.export.artifacts import SAMPLE_SOURCE
+    from realtime_sr.export.cache import EXPORT_VERSION
+    from realtime_sr.export_cmd import INT8_IDENTITY
+    from realtime_sr.models import shipped_models
+    from realtime_sr.runtime import RELEASE_GATES
+
+    rec = json.loads(RELEASE_GATES.read_text())
+    names = [n for n in shipped_models() if n.startswith(("coarse-", "fine-"))]
+    assert len(names) >= 4
+    for name in names:
+        sha = hashlib.sha256(shipped_models()[name].read_bytes()).hexdigest()
+        gate = rec.get(sha, {}).get("int8")
+        assert gate, f"{name}: no int8 gate recorded for these weights"
+        assert gate["set"] == "Set14" and gate["passed"] is True and gate["drop_db"] <= gate["tolerance_db"] == 0.15
+        assert all(k in gate for k in INT8_IDENTITY)
+        assert gate["calibration_source"] == SAMPLE_SOURCE and gate["export_version"] == EXPORT_VERSION
+
+
 def test_interpolation_grows_a_one_frame_a_to_the_multi_frame_b(tmp_path):
     """b a three-frame network grown from the one-frame a: alpha 0 computes what a does on the
     middle frame, and the blend has b's three frames."""
