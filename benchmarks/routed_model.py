@@ -5,11 +5,12 @@
 Frames: every 10th frame of ``chaplin.mp4`` (8 frames, Y plane as the video pipeline feeds it),
 x2 from 640x360 (x4: the frames scaled to 480x270 first), the shipped real coarse and fine
 models, ``--backend auto`` and ``--precision auto`` resolved as ``video`` resolves them,
-``RouteOptions(hold=VIDEO_HOLD)`` as in video. Each round runs the 8 frames once; the first round is a warm-up and is not counted. Rows: total, the two
-networks (coarse call, fine calls), the error estimate's bicubic, and everything else routing does
-(score, selection, gathers, blend). ``--compare-with DIR`` runs the same measurement for another
-checkout (DIR first on PYTHONPATH, this interpreter) in a subprocess, alternating rounds with
-this one, so the two are timed side by side.
+``RouteOptions(hold=VIDEO_HOLD)`` as in video. Each round runs the 8 frames once; the first
+round is a warm-up and is not counted. Rows: total, the two networks (coarse call, fine calls),
+the error estimate's bicubic, and everything else routing does (score, selection, gathers, blend).
+``--compare-with DIR`` runs the same measurement for another checkout (DIR first on PYTHONPATH,
+this interpreter) in a subprocess, alternating rounds with this one, so the two are timed side
+by side.
 """
 
 from __future__ import annotations

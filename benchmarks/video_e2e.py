@@ -115,13 +115,6 @@ def machine() -> str:
     return f"{cpu_model()} ({cpu_features().describe()}), {os.cpu_count()} logical cores"
 
 
-def slug(text: str) -> str:
-    """The results' file-name tag (``text``, the machine line, is not needed: the tag is read here)."""
-    from realtime_sr.runtime.cpu import machine_tag
-
-    return machine_tag()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clip", type=Path, default=CLIP)
@@ -162,8 +155,10 @@ def main() -> None:
                 print(f"round {k + 1}: {name}: {r['fps']:.2f} fps", file=sys.stderr, flush=True)
                 out.unlink(missing_ok=True)
             lines = _report(a, rows, got, k + 1)  # after every round: a run cut short keeps what it measured
+            from realtime_sr.runtime.cpu import machine_tag
+
             report = a.out or REPO / "benchmarks" / "results" / (
-                f"video_e2e_{slug(machine())}_{dt.date.today()}" + (f"_x{a.scale}" if a.scale != 2 else "") + ".md")
+                f"video_e2e_{machine_tag()}_{dt.date.today()}" + (f"_x{a.scale}" if a.scale != 2 else "") + ".md")
             report.parent.mkdir(parents=True, exist_ok=True)
             report.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -84,7 +84,7 @@ def run_export(a) -> int:
     from .evaluate import load_pairs
     from .export.artifacts import ensure_onnx, write_sidecar
     from .export.cache import cache_dir
-    from .export.gate import judge, onnx_psnr
+    from .export.gate import INT8_IDENTITY, judge, onnx_psnr
     from .export.quantize import PRECISIONS
     from .models import load_model
     from .runtime.cpu import openvino_available
@@ -178,10 +178,6 @@ def run_export(a) -> int:
                                      tile_batch=(a.tile_batch, a.tile_size) if _role(model) == "fine" else None,
                                      out_dir=out, log=log)
     return 1 if refused else 0
-
-
-# what identifies an int8 graph made on the fly as the one a recorded gate measured (runtime.gated_int8)
-INT8_IDENTITY = ("export_version", "calibration_source", "frames", "strict", "float_convs", "fidelity_db")
 
 
 def record_gate(path: Path, model, weights_sha256: str, precision: str, result: dict) -> None:

@@ -426,16 +426,10 @@ def load_for_mode(model=None, *, scale: int | None = None, mode: str = "fine", v
     return RoutedModel(load_model(None, scale=fine.scale, mode="coarse", variant=variant_of(fine.path)), fine)
 
 
-def _stderr(msg: str) -> None:
-    from .runtime import _stderr as say
-
-    say(msg)
-
-
 def backend_for(model, *, backend: str = "auto", device: str = "auto", precision: str = "fp32",
                 options: RouteOptions | None = None, log=None, **backend_kwargs):
     """The backend for a model from :func:`load_for_mode` (for a RoutedModel, a RoutedBackend)."""
-    from .runtime import make_backend
+    from .runtime import _stderr, make_backend
 
     kw = dict(backend=backend, device=device, precision=precision, **backend_kwargs)
     if log is not None:

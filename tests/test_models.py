@@ -179,7 +179,7 @@ def test_every_shipped_coarse_and_fine_model_has_its_int8_gate_recorded():
 
     from realtime_sr.export.artifacts import SAMPLE_SOURCE
     from realtime_sr.export.cache import EXPORT_VERSION
-    from realtime_sr.export_cmd import INT8_IDENTITY
+    from realtime_sr.export.gate import INT8_IDENTITY
     from realtime_sr.models import shipped_models
     from realtime_sr.runtime import RELEASE_GATES
 

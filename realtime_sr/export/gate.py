@@ -67,3 +67,22 @@ def onnx_psnr(model, onnx_path: str | Path, pairs, *, precision: str = "fp32", f
 
 def judge(precision: str, psnr: float, fp32_psnr: float) -> GateResult:
     return GateResult(precision, psnr, fp32_psnr, TOLERANCE_DB[precision])
+
+
+# What identifies an int8 graph made on the fly as the one a recorded gate measured: ``export
+# --record`` writes these fields beside the gate, and :func:`is_gated_graph` compares them.
+INT8_IDENTITY = ("export_version", "calibration_source", "frames", "strict", "float_convs", "fidelity_db")
+INT8_FIDELITY_SLACK_DB = 0.5  # float rounding moves it by hundredths of a dB; a different calibration by dBs
+
+
+def is_gated_graph(info: dict, gate: dict) -> bool:
+    """Whether the int8 graph whose sidecar is ``info`` is the one the recorded ``gate`` measured:
+    every :data:`INT8_IDENTITY` field equal, but the fidelity to fp32 on the probe frames, which
+    must be within :data:`INT8_FIDELITY_SLACK_DB`."""
+    def norm(key, value):
+        return sorted(value or ()) if key == "float_convs" else bool(value) if key == "strict" else value
+
+    exact = [k for k in INT8_IDENTITY if k != "fidelity_db"]
+    return (all(norm(k, info.get(k)) == norm(k, gate.get(k)) for k in exact)
+            and abs(float(info.get("fidelity_db", 0.0)) - float(gate.get("fidelity_db", -99.0)))
+            <= INT8_FIDELITY_SLACK_DB)

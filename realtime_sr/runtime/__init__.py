@@ -168,6 +168,8 @@ def _artifact(model, precision: str, calib, say, *, torch_fallback: bool = False
         say(f"{exc}; using torch on cpu instead")
         return None
     if precision not in ("fp32", "bf16") and "gate" not in art.info:
+        from ..export.gate import is_gated_graph
+
         rel = release_gate(art.info.get("weights_sha256"), precision) if precision == "int8" else None
         if rel and is_gated_graph(art.info, rel):
             verdict = "passed" if rel.get("passed") else "FAILED"
@@ -205,7 +207,8 @@ def gated_int8(model, say) -> tuple[object, str] | None:
     fly is calibrated on the packaged sample image wherever it is made, so it is the same graph up
     to float rounding; it counts as the gated one when its export version, calibration source,
     frame count, strict mode and float-kept layers are the release's and its fidelity to fp32 on
-    the probe frames is within :data:`INT8_FIDELITY_SLACK_DB` of the release's."""
+    the probe frames is within ``export.gate.INT8_FIDELITY_SLACK_DB`` of the release's
+    (:func:`~realtime_sr.export.gate.is_gated_graph`)."""
     from . import cpu
 
     pays, why = cpu.int8_default()
@@ -227,6 +230,8 @@ def gated_int8(model, say) -> tuple[object, str] | None:
     own = art.info.get("gate") or {}
     if own.get("passed") and not own.get("forced"):
         return art, f"{why}; its int8 gate passed here (Set14 drop {own['drop_db']:.3f} dB)"
+    from ..export.gate import is_gated_graph
+
     if not is_gated_graph(art.info, gate):
         info = art.info
         say(f"note: {model.name}'s int8 graph here ({info.get('calibration_source')}, fidelity "
@@ -236,18 +241,6 @@ def gated_int8(model, say) -> tuple[object, str] | None:
     return art, (f"{why}; int8 gate passed at release: Set14 drop {gate['drop_db']:.3f} dB, "
                  f"limit {gate['tolerance_db']:.2f}")
 
-
-INT8_FIDELITY_SLACK_DB = 0.5  # float rounding moves it by hundredths of a dB; a different calibration by dBs
-
-
-def is_gated_graph(info: dict, gate: dict) -> bool:
-    """Whether the int8 graph whose sidecar is ``info`` is the one the recorded ``gate`` measured."""
-    return (info.get("export_version") == gate.get("export_version")
-            and info.get("calibration_source") == gate.get("calibration_source")
-            and info.get("frames") == gate.get("frames") and bool(info.get("strict")) == bool(gate.get("strict"))
-            and sorted(info.get("float_convs", ())) == sorted(gate.get("float_convs", ()))
-            and abs(float(info.get("fidelity_db", 0.0)) - float(gate.get("fidelity_db", -99.0)))
-            <= INT8_FIDELITY_SLACK_DB)
 
 
 def _openvino(model, device: str, precision: str, calib, say, *, auto: bool = False, streams: int = 1,
