@@ -12,9 +12,16 @@ All runs of a session train side by side on the one GPU (these networks are far 
 it alone), each with a share of the CPU cores for its data workers. While they train, each run's
 newest checkpoint is packed into ``OUT/train_<recipe>.tar`` every ``pack_every`` seconds, with
 its EMA weights exported to a weights file with metadata, so a session cut short still returns
-usable weights. Where it starts from: a committed ``checkpoints/<recipe>/last.pt`` (resumed if
-unfinished; a finished one is a warm start from its EMA weights), else the shipped weights of
-the same name, else the recipe's ``init_from``, else from scratch.
+usable weights. Runs on the real-world degradations train from a bank (realtime_sr/train/bank.py)
+made on the machine's cores at the start, time-boxed, with a seed of its own so that its pairs are
+new ones, shared by the runs of one scale, patch size and degradation table: the codecs cost far
+more CPU time per sample than a GPU step, so a DataLoader that degrades as it goes would starve the
+GPU. The banks are made first, with every core, and then all the runs start together, so that each
+run's calibration chunk measures the rate it will have for the rest of the session.
+
+Where each run starts from: a committed ``checkpoints/<recipe>/last.pt`` (resumed if unfinished;
+a finished one is a warm start from its EMA weights), else the shipped weights of the same name,
+else the recipe's ``init_from``, else from scratch.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,10 +45,14 @@ RECIPES = ROOT / "realtime_sr" / "recipes"
 WEIGHTS = ROOT / "realtime_sr" / "weights"
 CHECKPOINTS = ROOT / "checkpoints"
 # what to train, in order of value; "a|b" trains the first of them that exists
-PLAN = ("fine_x2", "fine_x4", "fine_x2_real", "fine_x4_real", "gan_x4_real|gan_x4")
+PLAN = ("fine_x2_real_deep", "fine_x2_real_wide", "fine_x4_real_deep", "fine_x2_gpu", "fine_x4_gpu")
 # batch and LR patch on a GPU, by (stage, scale): the recipes' are sized for a 2-core CPU
 GPU_SIZES = {("fine", 2): (64, 48), ("fine", 4): (64, 32), ("gan", 2): (32, 48), ("gan", 4): (32, 32),
              ("coarse", 2): (128, 48), ("coarse", 4): (128, 32)}
+BANK_BATCH = 128     # a run that reads a bank costs no CPU per sample: a larger batch per launch
+BANK_SHARE = 0.22    # of the training time, for making the banks (before any run starts)
+BANK_SEED_OFFSET = 1000  # a GPU bank's seed: the recipe's plus this, so its pairs are not the CPU banks'
+BANK_MAX = 400_000       # pairs asked of a bank at most; the deadline decides how many are made
 MAX_TAR = 15.5 * 2**20  # files that come back from the device machine are at most 16 MiB
 
 
@@ -75,9 +87,20 @@ class Run:
     wall_s: float = 0.0
     args: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    bank: Path | None = None      # the bank it trains from (real-world runs), once made
+    bank_note: str = ""
 
     def summary(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items() if k not in ("cfg", "dir")}
+
+    @property
+    def degraded(self) -> bool:
+        return self.cfg.get("degrade") is not None
+
+    def bank_key(self) -> tuple:
+        """Runs with the same key can share one bank: scale, LR patch and degradation table."""
+        return (int(self.cfg.get("scale", 2)), int(self.cfg.get("lr_patch", 32)),
+                json.dumps(self.cfg.get("degrade"), sort_keys=True))
 
 
 def plan_runs(names: list[str], work: Path) -> tuple[list[Run], list[dict]]:
@@ -175,17 +198,23 @@ class Trainer:
         self.deadline, self.calib_steps, self.extra_set = deadline, calib_steps, extra_set
         self.eval_on, self.pack_every, self.log = eval_on, pack_every, log
         self.main_steps = main_steps  # a fixed length for the second chunk instead of what fits (dry runs)
-        self.workers = worker_shares(runs, os.cpu_count() or 2)
+        self.cores = os.cpu_count() or 2
+        self.workers = worker_shares(runs, self.cores)
         self.lock = threading.Lock()
+        self.bank_deadline = time.time() + BANK_SHARE * max(0.0, deadline - time.time())
+        self.banks: dict[tuple, dict] = {}  # key -> {"event", "path", "note"}
 
     # ---------------------------------------------------------------- command lines
     def base_args(self, run: Run) -> list[str]:
         stage, scale = run.cfg.get("stage", "fine"), int(run.cfg.get("scale", 2))
+        data, workers = (run.bank, 1) if run.bank else (self.data, self.workers[run.recipe])
         a = [sys.executable, "-m", "realtime_sr", "train", "--recipe", run.recipe, "--out", str(run.dir),
-             "--weights-out", str(run.dir / f"{run.recipe}.safetensors"), "--data", str(self.data),
-             "--val-dir", "", "--no-progress", "--device", self.device, "--workers", str(self.workers[run.recipe]),
+             "--weights-out", str(run.dir / f"{run.recipe}.safetensors"), "--data", str(data),
+             "--val-dir", "", "--no-progress", "--device", self.device, "--workers", str(workers),
              "--set", "val_every=1000000000"]
-        if self.device == "cuda":
+        if self.device == "cuda" and run.bank:  # the bank's patch size; a larger batch
+            a += ["--precision", "auto", "--batch", str(BANK_BATCH), "--set", "threads=2"]
+        elif self.device == "cuda":
             batch, patch = GPU_SIZES.get((stage, scale), (64, 32))
             a += ["--precision", "auto", "--batch", str(batch), "--set", f"lr_patch={patch}", "--set", "threads=2"]
         else:  # a CPU dry run: no precision probe, the recipe's sizes unless --set says otherwise
@@ -273,8 +302,52 @@ class Trainer:
         else:
             run.reason = f"second chunk exited {rc}: {_tail(run.dir / 'train.log')}"
 
+    # ---------------------------------------------------------------- banks
+    def make_banks(self) -> list[threading.Thread]:
+        """One bank per bank key of the real-world runs, made side by side before ``bank_deadline``,
+        the cores shared among them."""
+        keys = {}
+        for r in self.runs:
+            if r.degraded:
+                keys.setdefault(r.bank_key(), r)
+        if not keys:
+            return []
+        procs = max(1, self.cores // len(keys))
+        threads = []
+        for i, (key, r) in enumerate(keys.items()):
+            slot = self.banks[key] = {"event": threading.Event(), "path": None, "note": ""}
+            t = threading.Thread(target=self._make_bank, args=(r, slot, self.data.parent / f"bank_{i}", procs),
+                                 daemon=True)
+            t.start()
+            threads.append(t)
+        return threads
+
+    def _make_bank(self, run: Run, slot: dict, dest: Path, procs: int) -> None:
+        from realtime_sr.train.bank import make_bank
+        from realtime_sr.train.config import load_recipe, override, parse_set
+
+        t0 = time.monotonic()
+        try:  # the session's --set applies to the bank too (a dry run's small patches)
+            cfg = override(load_recipe(run.recipe), **parse_set(self.extra_set))
+            cfg = override(cfg, train_dirs=(str(self.data),), seed=cfg.seed + BANK_SEED_OFFSET)
+            shutil.rmtree(dest, ignore_errors=True)
+            path = make_bank(cfg, BANK_MAX, dest, procs=procs, deadline=self.bank_deadline,
+                             log=lambda m: None)
+            info = json.loads((path / "bank.json").read_text())
+            slot["path"] = path
+            slot["note"] = (f"bank of {info['count']} pairs (seed {info['seed']}) in {time.monotonic() - t0:.0f} s "
+                            f"with {procs} processes")
+        except Exception as exc:  # the runs fall back to degrading in their DataLoader workers
+            slot["note"] = f"bank failed ({type(exc).__name__}: {exc}); degrading in the loader instead"
+        self.log(f"{run.recipe} (and runs sharing its degradations): {slot['note']}")
+        slot["event"].set()
+
     def one(self, run: Run, margin: float) -> None:
         try:
+            slot = self.banks.get(run.bank_key()) if run.degraded else None
+            if slot is not None:
+                slot["event"].wait()
+                run.bank, run.bank_note = slot["path"], slot["note"]
             self.calibrate(run)
             if run.status == "partial":
                 self.main_chunk(run, margin)
@@ -284,6 +357,8 @@ class Trainer:
 
     def train_all(self) -> None:
         margin = 8.0 + (20.0 if self.eval_on else 0.0)
+        for t in self.make_banks():  # before any run: the banks have every core
+            t.join()
         threads = [threading.Thread(target=self.one, args=(r, margin), daemon=True) for r in self.runs]
         for t in threads:
             t.start()
@@ -326,11 +401,17 @@ class Trainer:
 
 
 def worker_shares(runs: list[Run], cores: int) -> dict[str, int]:
-    """Data workers per run: the cores left after one per training process, shared out with a
+    """Data workers per run, for a run that degrades as it goes (its bank failed) or a clean one:
+    the cores left after one per training process and one worker per bank run, shared out with a
     triple share for runs whose LR comes from the real-world degradations (codecs per sample: about
     6x the CPU time of a clean bicubic sample, measured on this project's CPU)."""
-    weight = {r.recipe: 3 if r.cfg.get("degrade") is not None else 1 for r in runs}
-    spare, total = max(0, cores - len(runs)), sum(weight.values()) or 1
+    weight = {r.recipe: 3 if r.degraded else 1 for r in runs}
+    spare = max(0, cores - len(runs) - sum(r.degraded for r in runs))
+    clean = [r.recipe for r in runs if not r.degraded]
+    if clean:  # the bank runs read their pairs with one worker each; the clean ones get the rest
+        return {**{r.recipe: 1 for r in runs if r.degraded},
+                **{name: max(1, spare // len(clean)) for name in clean}}
+    total = sum(weight.values()) or 1
     return {name: max(1, int(spare * w / total)) for name, w in weight.items()}
 
 

@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -250,6 +251,25 @@ def test_a_bank_holds_the_recipes_samples_and_trains_like_a_folder(tmp_path, dat
     wrong = run_cli("train", "--recipe", r, "--data", out, "--set", "lr_patch=16", "--out", tmp_path / "w",
                     "--no-progress")
     assert wrong.returncode != 0 and "bank of x2 12px" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_time_boxed_bank_keeps_a_prefix_of_the_same_samples(tmp_path, data):
+    """With a deadline, making stops there and the bank holds the pairs made by then: the first
+    entries of the untimed bank, whole chunks, readable like any other (the GPU session's banks)."""
+    import numpy as np
+
+    from realtime_sr.train.bank import CHUNK, make_bank, read_info
+
+    cfg = load_recipe(str(recipe(tmp_path, data)))
+    full = make_bank(cfg, 3 * CHUNK, tmp_path / "full", procs=1, log=lambda m: None)
+    cut = make_bank(cfg, 3 * CHUNK, tmp_path / "cut", procs=1, deadline=time.time(), log=lambda m: None)
+    info = read_info(cut)  # the arrays agree with bank.json
+    assert info["count"] % CHUNK == 0 and CHUNK <= info["count"] < 3 * CHUNK
+    n = info["count"]
+    for name in ("lr.npy", "hr.npy"):
+        assert np.array_equal(np.load(cut / name), np.load(full / name)[:n])
+    assert not (tmp_path / "cut.part").exists() and sorted(p.name for p in cut.iterdir()) == [
+        "bank.json", "hr.npy", "lr.npy"]
 
 
 def test_a_multi_frame_generator_grows_from_a_single_frame_one():

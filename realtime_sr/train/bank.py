@@ -135,9 +135,14 @@ def _make_chunk(args):
     return start, lr, hr
 
 
-def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) -> Path:
+def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, deadline: float | None = None,
+              log=print) -> Path:
     """Make ``count`` pairs of the recipe ``cfg`` into the bank folder ``out`` (written beside it
-    and renamed into place; a failed or interrupted run removes what it wrote)."""
+    and renamed into place; a failed or interrupted run removes what it wrote).
+
+    With ``deadline`` (a ``time.time()``), making stops there and the bank holds the pairs made
+    by then: a prefix of the same samples, so still sample ``i`` of the dataset is entry ``i``
+    (at least one chunk is always made)."""
     import multiprocessing as mp
 
     if cfg.colour != "y":
@@ -158,16 +163,30 @@ def make_bank(cfg, count: int, out: str | Path, *, procs: int = 0, log=print) ->
         tasks = [(cfg, a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
         t0, done = time.perf_counter(), 0
         with mp.get_context("spawn").Pool(procs) as pool:
-            for start, lr_c, hr_c in pool.imap_unordered(_make_chunk, tasks):
+            # in order when time-boxed, so that what is made by the deadline is a prefix
+            results = pool.imap(_make_chunk, tasks) if deadline else pool.imap_unordered(_make_chunk, tasks)
+            for start, lr_c, hr_c in results:
                 lr[start:start + len(lr_c)] = lr_c
                 hr[start:start + len(hr_c)] = hr_c
                 done += len(lr_c)
                 if done % (CHUNK * 40) == 0 or done == count:
                     rate = done / (time.perf_counter() - t0)
                     log(f"bank: {done}/{count} pairs, {rate:.0f}/s")
+                if deadline and time.time() >= deadline and done < count:
+                    log(f"bank: stopped at the deadline with {done} of {count} pairs")
+                    pool.terminate()
+                    break
         lr.flush()
         hr.flush()
-        del lr, hr
+        if done < count:  # time-boxed: keep the prefix that was made
+            for name, arr in (("lr.npy", lr), ("hr.npy", hr)):
+                np.save(part / f"{name}.tmp.npy", arr[:done])
+            del lr, hr
+            for name in ("lr.npy", "hr.npy"):
+                os.replace(part / f"{name}.tmp.npy", part / name)
+            count = done
+        else:
+            del lr, hr
         info = {"count": count, "scale": s, "lr_patch": p, "frames": f, "seed": cfg.seed, "recipe": cfg.name,
                 "scale_aug": list(cfg.scale_aug), "data": list(cfg.train_dirs),
                 "degrade": cfg.degrade or "none (clean PIL bicubic LR)",
