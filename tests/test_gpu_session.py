@@ -147,6 +147,7 @@ def test_dry_run_of_the_whole_session_on_cpu(tmp_path):
     # a run cut short returns the EMA of its newest checkpoint as weights with metadata
     partial = load_model(str(gpu_train.export_weights(run / "last.pt", run / "p.safetensors", "fine_x2")))
     assert partial.meta["training"]["steps"] == 4 and partial.meta["training"]["complete"] is False
+    assert partial.meta["name"] == final.meta["name"] == "fine-x2"  # named as the CLI names it
     for key, value in partial.net.state_dict().items():
         assert torch.equal(value, final.net.state_dict()[key]), key
 
