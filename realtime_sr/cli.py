@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="output file or folder")
     _add_model_flags(p)
     p.add_argument("--tile", type=int, default=256, help="tile size in LR pixels (bounded memory; default 256)")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="average the network over the 8 flips and rotations of the input: 8x the time, "
+                        "+0.06-0.10 dB on Set5/Set14 for the fine models (README)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=_cmd_image)
 
@@ -160,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(one intra frame, yuv420p) or JPEG; default: the clean protocol")
     p.add_argument("--lr-crf", type=int, default=23, metavar="N", help="CRF for --lr-codec (default 23)")
     p.add_argument("--lr-quality", type=int, default=75, metavar="Q", help="JPEG quality for --lr-codec jpeg (default 75)")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="also measure each model averaged over the 8 flips and rotations of the input (8x the time)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_eval)
 

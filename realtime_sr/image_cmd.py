@@ -48,7 +48,8 @@ def run_image(a) -> int:
     first = read_image(pairs[0][0]) if len(pairs) == 1 else None  # fail fast, before loading a model
     up = Upscaler.load(a.model, scale=a.scale, mode=a.mode, backend=a.backend, device=a.device,
                        precision=a.precision, fine_fraction=a.fine_fraction)
-    print(f"model {up.model.name} (x{up.scale}), backend {up.backend.name}", file=sys.stderr)
+    print(f"model {up.model.name} (x{up.scale}), backend {up.backend.name}"
+          + (", self-ensemble (8 passes)" if a.self_ensemble else ""), file=sys.stderr)
     if src.is_dir():
         dst.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -56,7 +57,7 @@ def run_image(a) -> int:
         t0 = time.perf_counter()
         try:
             img = first if first is not None else read_image(s)
-            sr = up(img, tile=a.tile)
+            sr = up(img, tile=a.tile, self_ensemble=a.self_ensemble)
             write_image(d, sr)
         except RealtimeSRError as exc:
             if len(pairs) == 1:

@@ -78,8 +78,33 @@ def upscale_y_u8(backend, y: np.ndarray, scale: int, *, tile: int = 256, context
                     overwrite=True)
 
 
-def upscale_array(model, backend, img: np.ndarray, *, tile: int = 256) -> np.ndarray:
-    """Upscale an image array (H, W, C), C in {1, 3, 4}, uint8 or uint16; same dtype and C out."""
+def dihedral_mean(fn, x: np.ndarray) -> np.ndarray:
+    """Self-ensemble: ``fn`` on the 8 flips and rotations of ``x`` (over its last two axes), each
+    output turned back, averaged (float32). For an upscaler ``fn`` this is the "+" of EDSR+ and
+    IMDN+: a few hundredths of a dB for 8x the compute (README, Quality)."""
+    acc = None
+    for k in range(4):
+        for flip in (False, True):
+            t = np.rot90(x, k, axes=(-2, -1))
+            if flip:
+                t = t[..., ::-1]
+            o = fn(np.ascontiguousarray(t))
+            if flip:
+                o = o[..., ::-1]
+            o = np.rot90(o, -k, axes=(-2, -1))
+            if acc is None:
+                acc = o.astype(np.float32)  # a copy: the backend's array is not accumulated into
+            else:
+                acc += o
+    acc *= np.float32(1 / 8)
+    return acc
+
+
+def upscale_array(model, backend, img: np.ndarray, *, tile: int = 256, self_ensemble: bool = False) -> np.ndarray:
+    """Upscale an image array (H, W, C), C in {1, 3, 4}, uint8 or uint16; same dtype and C out.
+
+    ``self_ensemble``: the network's output averaged over the 8 flips and rotations of the input
+    (:func:`dihedral_mean`; 8x the time)."""
     if img.ndim == 2:
         img = img[..., None]
     if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
@@ -95,14 +120,21 @@ def upscale_array(model, backend, img: np.ndarray, *, tile: int = 256) -> np.nda
     rgb = np.repeat(f, 3, axis=2) if gray else f
     if model.colour == "y":
         ycc = rgb_to_ycbcr(rgb)
-        y_sr = upscale_y(backend, ycc[..., 0], s, tile=tile, context=model.context)
+        def net(y):
+            return upscale_y(backend, y, s, tile=tile, context=model.context)
+
+        y_sr = dihedral_mean(net, ycc[..., 0]) if self_ensemble else net(ycc[..., 0])
         if gray:
             out = np.clip((y_sr - 16.0) / 219.0, 0, 1)[..., None]
         else:
             cbcr = resize_bicubic(ycc[..., 1:], (w * s, h * s))
             out = ycbcr_to_rgb(np.concatenate([y_sr[..., None], cbcr], axis=2))
     else:
-        sr = run_tiled(backend, np.ascontiguousarray(rgb.transpose(2, 0, 1)), s, tile=tile, context=model.context)
+        def net(chw):
+            return run_tiled(backend, chw, s, tile=tile, context=model.context)
+
+        chw = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        sr = dihedral_mean(net, chw) if self_ensemble else net(chw)
         out = sr.transpose(1, 2, 0)
         if gray:
             out = out.mean(axis=2, keepdims=True)
@@ -137,16 +169,17 @@ class Upscaler:
     def scale(self) -> int:
         return self.model.scale
 
-    def __call__(self, image, *, tile: int = 256):
-        """Upscale a numpy array (H, W[, C]) or a PIL image; returns the same kind."""
+    def __call__(self, image, *, tile: int = 256, self_ensemble: bool = False):
+        """Upscale a numpy array (H, W[, C]) or a PIL image; returns the same kind.
+        ``self_ensemble``: average over the 8 flips and rotations (8x the time, a little sharper)."""
         from PIL import Image
 
         if isinstance(image, Image.Image):
             mode = image.mode
             arr = np.asarray(image if mode in ("L", "RGB", "RGBA", "LA") else image.convert("RGBA" if "A" in mode else "RGB"))
-            out = upscale_array(self.model, self.backend, arr, tile=tile)
+            out = upscale_array(self.model, self.backend, arr, tile=tile, self_ensemble=self_ensemble)
             return Image.fromarray(out[..., 0] if out.shape[2] == 1 else out)
         arr = np.asarray(image)
         squeeze = arr.ndim == 2
-        out = upscale_array(self.model, self.backend, arr, tile=tile)
+        out = upscale_array(self.model, self.backend, arr, tile=tile, self_ensemble=self_ensemble)
         return out[..., 0] if squeeze else out

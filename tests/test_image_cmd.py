@@ -166,3 +166,45 @@ def test_eval_refuses_a_quality_outside_the_codec_scale(tmp_path, model, args, m
     Image.fromarray(natural_image("coffee", (40, 30))).save(folder / "ok.png")
     r = cli("eval", folder, "--model", model, *args)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and msg in r.stderr, r.stderr
+
+
+def test_dihedral_mean_undoes_each_flip_and_rotation():
+    """Self-ensemble: an upscaler that commutes with flips and rotations is left unchanged (so each
+    transform is undone exactly, also on non-square input), and one that does not is averaged."""
+    from realtime_sr.upscale import dihedral_mean
+
+    x = np.random.default_rng(0).random((2, 5, 7)).astype(np.float32)
+    nearest = lambda t: np.repeat(np.repeat(t, 2, axis=-2), 2, axis=-1)  # noqa: E731
+    assert np.allclose(dihedral_mean(nearest, x), nearest(x), atol=1e-6)
+    calls = []
+
+    def biased(t):  # not equivariant: adds a ramp along the last axis, records the shapes it saw
+        calls.append(t.shape)
+        return nearest(t) + np.arange(t.shape[-1] * 2, dtype=np.float32)
+
+    out = dihedral_mean(biased, x)
+    assert out.shape == (2, 10, 14) and sorted(set(calls)) == [(2, 5, 7), (2, 7, 5)] and len(calls) == 8
+    assert not np.allclose(out, biased(x))
+    # the ramp turned back and averaged: half the transforms put it along each axis, both directions
+    ramp = out - nearest(x)
+    assert np.allclose(ramp, ramp[..., ::-1], atol=1e-5) and np.allclose(ramp, ramp[..., ::-1, :], atol=1e-5)
+
+
+def test_self_ensemble_from_the_command_line_and_in_eval(tmp_path, model):
+    src = tmp_path / "photo.png"
+    Image.fromarray(natural_image("chelsea", (60, 40))).save(src)
+    plain, ens = tmp_path / "plain.png", tmp_path / "ens.png"
+    flags = ("--model", model, "--backend", "torch", "--precision", "fp32")
+    assert cli("image", src, plain, *flags).returncode == 0
+    r = cli("image", src, ens, *flags, "--self-ensemble")
+    assert r.returncode == 0 and "self-ensemble" in r.stderr, r.stderr
+    a, b = np.asarray(Image.open(plain)), np.asarray(Image.open(ens))
+    assert a.shape == b.shape == (80, 120, 3) and not np.array_equal(a, b)
+    api = Upscaler.load(model, backend="torch")(np.asarray(Image.open(src)), self_ensemble=True)
+    assert np.array_equal(api, b)  # the same computation as the API's
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    Image.fromarray(natural_image("coffee", (40, 30))).save(folder / "a.png")
+    r = cli("eval", folder, *flags, "--self-ensemble")
+    assert r.returncode == 0, r.stderr
+    assert "self-ensemble" in r.stdout and r.stdout.count("\n") == 4  # header, bicubic, model, model+
