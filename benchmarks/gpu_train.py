@@ -45,7 +45,11 @@ RECIPES = ROOT / "realtime_sr" / "recipes"
 WEIGHTS = ROOT / "realtime_sr" / "weights"
 CHECKPOINTS = ROOT / "checkpoints"
 # what to train, in order of value; "a|b" trains the first of them that exists
-PLAN = ("fine_x2_real_deep", "fine_x2_real_wide", "fine_x4_real_deep", "fine_x2_gpu", "fine_x4_gpu")
+# One run: on the H200 (2026-12-04) five small runs side by side got 18-24 steps/s each, one alone 66,
+# and the question with a signal is whether the wide real x2 network's CRF 28 lead reaches CRF 23
+# with several times the steps (docs/gpu.md). The five-run plan of that session, for --recipes:
+# fine_x2_real_deep,fine_x2_real_wide,fine_x4_real_deep,fine_x2_gpu,fine_x4_gpu
+PLAN = ("fine_x2_real_wide",)
 # batch and LR patch on a GPU, by (stage, scale): the recipes' are sized for a 2-core CPU
 GPU_SIZES = {("fine", 2): (64, 48), ("fine", 4): (64, 32), ("gan", 2): (32, 48), ("gan", 4): (32, 32),
              ("coarse", 2): (128, 48), ("coarse", 4): (128, 32)}
