@@ -301,3 +301,22 @@ def test_tile_alphas_equal_the_whole_frame_feather(seed):
                     assert torch.all(ref == 1)
                 else:
                     assert torch.allclose(a[0, 0], ref, atol=1e-6)
+
+
+def test_routed_on_a_gpu_says_that_fine_is_faster(nets, monkeypatch):
+    """Routing on a torch CUDA fine backend measured slower than fine on the whole frame: the user
+    is told once, when the backend is made; on a CPU nothing is said."""
+    from types import SimpleNamespace
+
+    from realtime_sr import routing, runtime
+
+    coarse, fine = nets
+    model = routing.RoutedModel(coarse, fine)
+    for device, expect in (("cuda", True), ("cpu", False)):
+        made = []
+        monkeypatch.setattr(runtime, "make_backend", lambda m, **kw: made.append(m) or SimpleNamespace(
+            name=f"torch-{device}-fp16", device=torch.device(device)))
+        monkeypatch.setattr(routing, "RoutedBackend", lambda *a, **k: "routed")
+        said = []
+        assert routing.backend_for(model, log=said.append) == "routed" and len(made) == 2
+        assert (routing.GPU_ROUTED_NOTICE in said) is expect, said
