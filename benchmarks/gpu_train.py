@@ -407,18 +407,15 @@ class Trainer:
 
 
 def worker_shares(runs: list[Run], cores: int) -> dict[str, int]:
-    """Data workers per run, for a run that degrades as it goes (its bank failed) or a clean one:
-    the cores left after one per training process and one worker per bank run, shared out with a
-    triple share for runs whose LR comes from the real-world degradations (codecs per sample: about
-    6x the CPU time of a clean bicubic sample, measured on this project's CPU)."""
-    weight = {r.recipe: 3 if r.degraded else 1 for r in runs}
+    """Data workers per run: the cores left after one per training process and one worker per
+    real-world run go to the clean runs; a real-world run reads its bank with one worker (and
+    keeps it where its bank failed and it degrades as it goes). With no clean run, the cores left
+    are shared equally, for the runs whose bank fails."""
     spare = max(0, cores - len(runs) - sum(r.degraded for r in runs))
     clean = [r.recipe for r in runs if not r.degraded]
-    if clean:  # the bank runs read their pairs with one worker each; the clean ones get the rest
-        return {**{r.recipe: 1 for r in runs if r.degraded},
-                **{name: max(1, spare // len(clean)) for name in clean}}
-    total = sum(weight.values()) or 1
-    return {name: max(1, int(spare * w / total)) for name, w in weight.items()}
+    if not clean:
+        return {r.recipe: max(1, spare // max(1, len(runs))) for r in runs}
+    return {**{r.recipe: 1 for r in runs if r.degraded}, **{name: max(1, spare // len(clean)) for name in clean}}
 
 
 def steps_that_fit(seconds: float, rate: float, safety: float = 0.9) -> int:

@@ -38,7 +38,7 @@ def _methods(a) -> list[tuple[str, object]]:
                                       precision=a.precision, options=opts)
         label = f"{model.name} [{backend.name}]"
         out.append((label, lambda lr, m=model, b=backend: upscale_array(m, b, lr, tile=512)))
-        if getattr(a, "self_ensemble", False):
+        if a.self_ensemble:
             out.append((f"{model.name}+ [{backend.name}, self-ensemble]",
                         lambda lr, m=model, b=backend: upscale_array(m, b, lr, tile=512, self_ensemble=True)))
     return out
