@@ -142,9 +142,25 @@ def test_int8_qdq_placement(exported):
     convs = [n for n in g.node if n.op_type == "Conv"]
     image = {inp} | {n.output[0] for n in g.node if n.op_type == "Pad" and n.input[0] == inp}
     first = [c for c in convs if c.input[0] in image]
-    assert len(first) == 2, "the first Conv and the bicubic skip read the float image (not quantized)"
+    exact = arts["int8"].info["exact_int8_input"]
+    # the bicubic skip always reads the float image; the first Conv too, unless it is the coarse
+    # network's head, which reads it losslessly quantized (below)
+    assert len(first) == (1 if exact else 2), "the first Conv and the bicubic skip read the float image"
+    assert (exact is not None) == (model.meta["arch"] == "coarse")
     for c in first:
         assert c.input[1] in inits and inits[c.input[1]].data_type == onnx.TensorProto.FLOAT
+    if exact:  # Sub(128/255) - Pad(-128/255) - Q(1/255, 0): every 8-bit Y/255 is an exact int8 code
+        head = next(c for c in convs if c.name == exact)
+        q = producers[producers[head.input[0]].input[0]]
+        pad = producers[q.input[0]]
+        sub = producers[pad.input[0]]
+        assert (q.op_type, pad.op_type, sub.op_type) == ("QuantizeLinear", "Pad", "Sub") and sub.input[0] == inp
+        val = lambda name: float(onnx.numpy_helper.to_array(inits[name]))  # noqa: E731
+        assert val(q.input[1]) == np.float32(1 / 255) and val(sub.input[1]) == np.float32(128 / 255)
+        assert val(pad.input[2]) == -val(sub.input[1])
+        y = np.arange(256, dtype=np.float32) / 255
+        codes = np.round((y - np.float32(128 / 255)) / np.float32(1 / 255))
+        assert np.array_equal(codes, np.arange(256) - 128)
     sensitive = set(arts["int8"].info["sensitive_float_convs"])  # the fallback's choice (own test below)
     for c in convs:
         if c in first or c.name in sensitive:
@@ -279,3 +295,36 @@ def test_a_cache_folder_that_cannot_be_made_is_a_one_line_error(tmp_path_factory
     rc = main(["image", str(src), str(out), "--model", str(model.path), "--backend", "onnxruntime"])
     err = capsys.readouterr().err
     assert rc != 0 and "REALTIME_SR_CACHE" in err and "Traceback" not in err and not out.exists()
+
+
+def test_exact_int8_input_equals_the_float_head_with_rounded_weights(exported, tmp_path):
+    """The rewritten first Conv computes what the float one does with its weights rounded to int8,
+    borders included: the input quantization loses nothing on 8-bit frames."""
+    import copy
+    import shutil
+
+    import torch
+
+    from realtime_sr.export.quantize import int8_head, quantize_head_exactly
+
+    model, arts = exported
+    src = arts["fp32"].path
+    head = int8_head(onnx.load(str(src)))
+    if model.meta["arch"] != "coarse":
+        assert head is None  # the fine network's head is a sliver of its arithmetic: it stays float
+        return
+    dst = tmp_path / "head.onnx"
+    shutil.copy(src, dst)
+    quantize_head_exactly(dst, head)
+    conv = model.net.features[0]
+    w = conv.weight.detach().double()
+    s = w.abs().amax(dim=(1, 2, 3), keepdim=True) / 127
+    rounded = (w / s).round().clamp(-127, 127) * s
+    y = np.random.default_rng(3).integers(0, 256, (1, 1, 21, 17)).astype(np.float32) / 255
+    net = copy.deepcopy(model.net).double()
+    with torch.no_grad():
+        net.features[0].weight.copy_(rounded)
+        ref = net(torch.from_numpy(y).double()).numpy()
+    out = OrtBackend(dst)(y)
+    assert np.abs(out - ref).max() < 1e-5
+    assert np.abs(OrtBackend(src)(y) - ref).max() > 1e-4  # the rounding is visible: the test can fail

@@ -21,10 +21,11 @@ import os
 import re
 from pathlib import Path
 
-EXPORT_VERSION = 6  # 2: the bicubic skip exports as Pad + Conv + DepthToSpace, not Resize; 3: int8 sensitivity fallback;
+EXPORT_VERSION = 7  # 2: the bicubic skip exports as Pad + Conv + DepthToSpace, not Resize; 3: int8 sensitivity fallback;
 # 4: the coarse network adds its bicubic skip before its one DepthToSpace
 # 5: the fine network's output conv runs before its last DepthToSpace (SRGANGenerator.fold_tail)
 # 6: int8 made without --calib is calibrated on the packaged sample on every machine (the graph gates.json measured)
+# 7: the coarse network's first Conv is int8 with an exactly quantized input (quantize.quantize_head_exactly)
 
 
 def cache_dir() -> Path:

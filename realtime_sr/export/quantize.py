@@ -11,9 +11,15 @@ the precision a network runs in is the precision its ONNX file says:
 * **int8**: explicit QuantizeLinear/DequantizeLinear pairs from ``onnxruntime.quantization
   .quantize_static`` (QDQ format): symmetric int8 activations (zero point 0, the only kind
   TensorRT takes), symmetric per-channel int8 weights (axis 0), float bias (TensorRT fuses it),
-  calibrated by min/max on real frames from the *training* images. Only Conv is quantized; the
-  first Conv stays float so the input image (and the bicubic skip Resize that shares it) keeps
-  full precision: int8 steps of max/127 on Y/255 would be coarser than the 8-bit input itself.
+  calibrated by min/max on real frames from the *training* images. Only Conv is quantized. The
+  bicubic skip, which reads the image too, stays float: it must stay exact. The first Conv
+  stays float where it is a small share of the arithmetic (the fine network); where it is not
+  (the coarse network's 5x5 head, 9% of its multiply-adds and, in float with its reorder, a
+  third of its OpenVINO time), it reads the image *losslessly* quantized: ``x - 128/255``
+  padded with ``-128/255`` (what zero padding of ``x`` is) at scale 1/255 is ``Y - 128``, an
+  exact int8 code for every 8-bit Y, and ``128/255 * sum(W)`` goes into the bias. Only its
+  weights are rounded (per channel, as every other Conv's). A calibrated scale (max/127 on
+  Y/255) would be coarser than the 8-bit input itself, which is why it is not used there.
   **Sensitivity fallback**: the int8 graph's output is compared with the fp32 graph's on *probe*
   frames (other crops of the training images). Below :data:`INT8_TARGET_DB` (PSNR of int8 vs
   fp32 output), each quantized Conv is ranked by how much keeping it alone in float would help,
@@ -40,6 +46,8 @@ FP16_LIMIT = 16384.0
 INT8_TARGET_DB = 48.0  # int8 output vs fp32 output, PSNR on probe frames (peak 1.0)
 INT8_STRICT_DB = 51.0
 MAX_FLOAT_CONVS = 4
+INT8_HEAD_SHARE = 0.02  # the first Conv goes int8 (exact input) where it has this share of the weights
+_HEAD_OFFSET = 128.0 / 255.0
 TEST_SETS = {"set5", "set14", "bsd100", "b100", "urban100", "manga109", "div2k_valid", "div2k-valid"}
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -242,12 +250,16 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
 
     m = onnx.load(str(src))
     convs = [n.name for n in m.graph.node if n.op_type == "Conv"]
-    # Convs that read the image (directly or through a Pad) always stay float: the first layer
-    # and the bicubic skip, which must stay exact; ``exclude`` adds to them
+    # Convs that read the image (directly or through a Pad) stay float in onnxruntime's pass: the
+    # first layer and the bicubic skip; ``exclude`` adds to them. The first layer may then be
+    # made int8 with an exact input (module docstring), as a candidate of the fallback like any other.
     image = {m.graph.input[0].name}
     image |= {o for n in m.graph.node if n.op_type == "Pad" and n.input[0] in image for o in n.output}
     base = sorted({n.name for n in m.graph.node if n.op_type == "Conv" and image & set(n.input)}
                   | set(exclude or ()))
+    head = int8_head(m)
+    if head is not None and head in set(exclude or ()):
+        head = None
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
     name = m.graph.input[0].name
@@ -260,11 +272,14 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
         level = root.level
         root.setLevel(logging.ERROR)  # quantize_static logs a pre-processing hint on the root logger
         try:
-            _quantize(str(src), str(out), _Reader(name, frames), excluded, methods[method])
+            _quantize(str(src), str(out), _Reader(name, frames), sorted(set(base) | set(excluded)),
+                      methods[method])
         finally:
             root.setLevel(level)
+        if head is not None and head not in excluded:
+            quantize_head_exactly(out, head)
 
-    quantize(Path(dst), base)
+    quantize(Path(dst), [])
     info = {"precision": "int8", "format": "QDQ", "activations": "int8 symmetric",
             "weights": "int8 symmetric per-channel", "calibration": method, "frames": len(frames)}
     extra: list[str] = []
@@ -279,24 +294,99 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
         fid = output_fidelity(refs, dst, probe)
         info.update(target_db=target_db, probe_frames=len(probe), fidelity_all_int8_db=round(fid, 3))
         if fid < target_db:
-            candidates = [c for c in convs if c not in base]
+            candidates = [c for c in convs if c not in base or c == head]
             with tempfile.TemporaryDirectory() as td:
                 trial = Path(td) / "trial.onnx"
                 gain = {}
                 for c in candidates:  # one pass: rank by the fidelity with only ``c`` kept float
-                    quantize(trial, base + [c])
+                    quantize(trial, [c])
                     gain[c] = output_fidelity(refs, trial, probe)
             info["sensitivity_db"] = {c: round(v, 3) for c, v in sorted(gain.items(), key=lambda kv: -kv[1])}
             for c in sorted(candidates, key=lambda c: -gain[c])[:max_float]:
                 extra.append(c)
-                quantize(Path(dst), base + extra)
+                quantize(Path(dst), extra)
                 fid = output_fidelity(refs, dst, probe)
                 if fid >= target_db:
                     break
         info["fidelity_db"] = round(fid, 3)
-    floats = sorted(set(base) | set(extra))
-    info.update(quantized_convs=len(convs) - len(floats), float_convs=floats, sensitive_float_convs=extra)
+    floats = sorted((set(base) - ({head} - set(extra))) | set(extra))
+    info.update(quantized_convs=len(convs) - len(floats), float_convs=floats, sensitive_float_convs=extra,
+                exact_int8_input=head if head is not None and head not in extra else None)
     return info
+
+
+def int8_head(model) -> str | None:
+    """The first Conv (reading the graph's input itself, one 8-bit image plane) if it holds at least
+    :data:`INT8_HEAD_SHARE` of the Convs' weights, else None (kept float: it costs little there)."""
+    from onnx import numpy_helper
+
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    inp = g.input[0].name
+    size = {n.name: int(np.prod(inits[n.input[1]].dims)) for n in g.node
+            if n.op_type == "Conv" and len(n.input) > 1 and n.input[1] in inits}
+    heads = [n for n in g.node if n.op_type == "Conv" and n.input[0] == inp and n.name in size]
+    if len(heads) != 1 or not size:
+        return None
+    h = heads[0]
+    w = numpy_helper.to_array(inits[h.input[1]])
+    if w.shape[1] != 1 or {a.name: a.i for a in h.attribute if a.type == a.INT}.get("group", 1) != 1:
+        return None
+    return h.name if size[h.name] >= INT8_HEAD_SHARE * sum(size.values()) else None
+
+
+def quantize_head_exactly(path: str | Path, head: str) -> None:
+    """Rewrite the float Conv ``head`` of the int8 graph at ``path`` (in place) to read its input
+    exactly quantized: Sub(128/255) - Pad(-128/255) - Q/DQ(1/255) - Conv(int8 per-channel weights,
+    no padding, bias + 128/255 * sum(W)). Equal to the float Conv with its weights rounded."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(str(path))
+    g = m.graph
+    inits = {t.name: t for t in g.initializer}
+    h = next(n for n in g.node if n.name == head)
+    w = numpy_helper.to_array(inits[h.input[1]]).astype(np.float32)
+    b = (numpy_helper.to_array(inits[h.input[2]]).astype(np.float32) if len(h.input) > 2
+         else np.zeros(w.shape[0], np.float32))
+    attrs = {a.name: helper.get_attribute_value(a) for a in h.attribute}
+    pads = list(attrs.get("pads", [0, 0, 0, 0]))
+    scale = np.maximum(np.abs(w).reshape(w.shape[0], -1).max(1), 1e-12) / 127.0
+    wq = np.clip(np.round(w / scale[:, None, None, None]), -127, 127).astype(np.int8)
+    bias = b + _HEAD_OFFSET * (wq.astype(np.float64) * scale[:, None, None, None]).reshape(w.shape[0], -1).sum(1)
+    k = head + "_exact"
+    g.initializer.extend([
+        numpy_helper.from_array(np.array(_HEAD_OFFSET, np.float32), k + "_offset"),
+        numpy_helper.from_array(np.array([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]], np.int64), k + "_pads"),
+        numpy_helper.from_array(np.array(-_HEAD_OFFSET, np.float32), k + "_pad_value"),
+        numpy_helper.from_array(np.array(1.0 / 255.0, np.float32), k + "_x_scale"),
+        numpy_helper.from_array(np.array(0, np.int8), k + "_x_zero_point"),
+        numpy_helper.from_array(wq, k + "_w_quantized"),
+        numpy_helper.from_array(scale.astype(np.float32), k + "_w_scale"),
+        numpy_helper.from_array(np.zeros(w.shape[0], np.int8), k + "_w_zero_point"),
+        numpy_helper.from_array(bias.astype(np.float32), k + "_bias"),
+    ])
+    nodes = [
+        helper.make_node("Sub", [h.input[0], k + "_offset"], [k + "_centred"], name=k + "_sub"),
+        helper.make_node("Pad", [k + "_centred", k + "_pads", k + "_pad_value"], [k + "_padded"],
+                         name=k + "_pad", mode="constant"),
+        helper.make_node("QuantizeLinear", [k + "_padded", k + "_x_scale", k + "_x_zero_point"], [k + "_xq"],
+                         name=k + "_q"),
+        helper.make_node("DequantizeLinear", [k + "_xq", k + "_x_scale", k + "_x_zero_point"], [k + "_xdq"],
+                         name=k + "_dq"),
+        helper.make_node("DequantizeLinear", [k + "_w_quantized", k + "_w_scale", k + "_w_zero_point"],
+                         [k + "_wdq"], name=k + "_wdq", axis=0),
+    ]
+    conv = helper.make_node("Conv", [k + "_xdq", k + "_wdq", k + "_bias"], list(h.output), name=h.name,
+                            **{a: v for a, v in attrs.items() if a != "pads"})
+    at = list(g.node).index(h)
+    for old in list(h.input[1:]):  # the float weights, unless something else reads them
+        if sum(old in n.input for n in g.node) == 1 and old in inits:
+            g.initializer.remove(inits[old])
+    g.node.remove(h)
+    for i, n in enumerate(nodes + [conv]):
+        g.node.insert(at + i, n)
+    onnx.save(m, str(path))
 
 
 def output_fidelity(refs: Sequence[np.ndarray], src: str | Path, probe: Sequence[np.ndarray]) -> float:
