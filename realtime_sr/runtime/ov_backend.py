@@ -8,7 +8,8 @@ Precision (it enters graphs only in export; here it picks the graph and a compil
   gated like fp16 by ``realtime-sr export --precision bf16`` (Set14 drop <= 0.05 dB).
 * ``int8``: the Q/DQ int8 graph (the one TensorRT builds from); OpenVINO's low-precision
   transformations run its convolutions with int8 kernels (VNNI, AMX-INT8). Its float parts (the
-  first and last convolutions, kept float in export on purpose) run in f32, as in the gated graph.
+  bicubic skip and, in the fine network, the first convolution, kept float in export on purpose)
+  run in f32, as in the gated graph.
 
 Shapes: the graph is compiled once with dynamic shapes; an input shape seen ``static_after``
 times gets a static compile of its own (measured ~20% faster per 640x360 frame), at most
