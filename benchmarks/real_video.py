@@ -7,6 +7,12 @@ every method on the decoded Y planes, exactly what ``realtime-sr video`` feeds i
 against the HR frames' Y (scale pixels of border cropped), averaged over frames, then over clips.
 "lossless" feeds the LR's own Y (no codec).
 
+``--pan DIR`` (e.g. ../shared/data/images/Set14) makes the clips from stills instead: each image
+seen through a window panning 2 HR pixels right and 1 down a frame, so that every frame is a
+clean photograph and the codec still codes real motion. The web clips' originals carry their own
+coding, which hides the detail a larger network recovers; a panned still does not, which makes it
+closer to clean test sequences.
+
     python benchmarks/real_video.py --scale 2
     python benchmarks/real_video.py --scale 2 --methods bicubic,fine-x2,runs/fine_x2_real/last.pt
 
@@ -61,6 +67,25 @@ def read_run(path: Path, start: int, count: int, max_w: int = 640, max_h: int = 
     if len(frames) < count and start > 0:  # a short clip: its first frames instead
         return read_run(path, 0, count, max_w, max_h, scale)
     return frames
+
+
+def pan_run(path: Path, count: int, scale: int = 2, step: tuple[int, int] = (2, 1)):
+    """``count`` frames of a still image seen through a window panning ``step`` HR pixels a frame
+    (x, y): a clip with real motion whose every frame is a clean photograph, where the web clips'
+    originals carry their own coding. The window is the image less the pan's reach, at most
+    640x360, sides a multiple of 2 * scale."""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    h, w = rgb.shape[:2]
+    m = 2 * scale
+    reach = ((count - 1) * step[1], (count - 1) * step[0])
+    ch, cw = min(h - reach[0], 360) // m * m, min(w - reach[1], 640) // m * m
+    if ch < 4 * m or cw < 4 * m:
+        raise SystemExit(f"{path}: too small for a {count}-frame pan")
+    y0, x0 = (h - reach[0] - ch) // 2, (w - reach[1] - cw) // 2
+    return [np.ascontiguousarray(rgb[y0 + t * step[1]:y0 + t * step[1] + ch, x0 + t * step[0]:x0 + t * step[0] + cw])
+            for t in range(count)]
 
 
 def lr_planes(hr_frames, scale: int, crf):
@@ -178,6 +203,8 @@ def main() -> int:
                     help="frames decoded and encoded either side of the run but not scored, so that a "
                          "multi-frame network sees real neighbours at the run's ends (default 0)")
     ap.add_argument("--clips", default=",".join(CLIPS))
+    ap.add_argument("--pan", metavar="DIR", help="instead of the clips: each image of DIR (e.g. Set14) as a "
+                                                  "clip of --frames frames panning 2 px right and 1 down a frame")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="write a markdown table here")
     ap.add_argument("--crops", metavar="PNG", help="instead: crops of one compressed frame, side by side at 2x")
@@ -199,7 +226,14 @@ def main() -> int:
         methods = ["bicubic"] + shipped + [n.replace("fine-", "routed-", 1) for n in shipped if n.startswith("fine-")
                                            and n.replace("fine-", "coarse-", 1) in shipped]
     conds = [c.strip() for c in a.crf.split(",")]
-    clips = [VIDEOS / c.strip() for c in a.clips.split(",") if (VIDEOS / c.strip()).exists()]
+    if a.pan:
+        from realtime_sr.imageops import list_images
+
+        clips = sorted(list_images(a.pan))
+        if not clips:
+            sys.exit(f"no images in {a.pan}")
+    else:
+        clips = [VIDEOS / c.strip() for c in a.clips.split(",") if (VIDEOS / c.strip()).exists()]
     if not clips:
         sys.exit(f"no clips found in {VIDEOS}")
     fns = {m: load_method(m, s) for m in methods}
@@ -209,7 +243,8 @@ def main() -> int:
     t0 = time.perf_counter()
     for clip in clips:
         pad = min(a.pad, a.start)
-        hr = read_run(clip, a.start - pad, a.frames + 2 * pad, scale=s)
+        hr = (pan_run(clip, a.frames + 2 * pad, s) if a.pan
+              else read_run(clip, a.start - pad, a.frames + 2 * pad, scale=s))
         hr_y = [np.rint(rgb_to_y(f / 255.0)) for f in hr]
         scored = range(pad, len(hr) - pad)
         for c in conds:
@@ -237,10 +272,13 @@ def main() -> int:
         cmd = "python benchmarks/real_video.py " + " ".join(sys.argv[1:])
         pad_note = (f" (encoded with {a.pad} more frame{'s' * (a.pad > 1)} either side, not scored)"
                     if a.pad else "")
-        hdr = (f"# PSNR-Y on compressed real clips, x{s}\n\n`{cmd}`\n\n{datetime.date.today()}, "
-               f"{platform.processor() or platform.machine()}, torch fp32 CPU. {len(clips)} clips x {a.frames} "
-               f"consecutive frames from frame {a.start}{pad_note}, HR centre-cropped to at most 640x360; "
-               f"LR = PIL bicubic "
+        hdr = (f"# PSNR-Y on compressed clips, x{s}\n\n`{cmd}`\n\n{datetime.date.today()}, "
+               f"{platform.processor() or platform.machine()}, torch fp32 CPU. "
+               + (f"{len(clips)} images of {a.pan}, each a clip of {a.frames} frames panning 2 px right and 1 "
+                  f"down a frame (a window of at most 640x360){pad_note}; " if a.pan else
+                  f"{len(clips)} clips x {a.frames} consecutive frames from frame {a.start}{pad_note}, HR "
+                  f"centre-cropped to at most 640x360; ")
+               + f"LR = PIL bicubic "
                f"/{s}, then libx264 preset medium yuv420p at each CRF (one clip per condition); PSNR-Y vs the HR "
                f"frames, {s}-pixel border; in brackets: gain over bicubic.\n\n")
         Path(a.out).write_text(hdr + text + "\n" + "\n".join(per_clip) + "\n")
