@@ -103,6 +103,21 @@ def test_rotation_kept(tmp_path, model):
     assert upscale(src, tmp_path / "out.mp4", model)["rotation"] == 90
 
 
+@pytest.mark.parametrize("ext", [".avi", ".mpg", ".mxf", ".ts", ".flv"])
+def test_other_containers_get_a_playable_file(tmp_path, model, ext):
+    """The segments are MP4 (length-prefixed H.264); AVI and MPEG-PS take only an Annex B stream
+    and MXF needs the frame rate. Each output decodes to every frame, with its own timestamps."""
+    import av
+
+    src = make_clip(tmp_path / "in.mp4", frames=6, audio=True)
+    out = tmp_path / f"out{ext}"
+    assert run_cli("video", src, out, "--model", model, *FAST) == 0
+    with av.open(str(out)) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) == 6 and (frames[0].width, frames[0].height) == (128, 96)
+    assert not list(tmp_path.glob(f".out{ext}*")), "temporary files left beside OUT"
+
+
 def test_no_audio_flag(tmp_path, model):
     src = make_clip(tmp_path / "in.mp4", frames=3, audio=True)
     assert upscale(src, tmp_path / "out.mp4", model, "--no-audio")["audio"] == []

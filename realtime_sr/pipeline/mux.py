@@ -241,11 +241,14 @@ def assemble(out_tmp: Path, out_path: Path, segments: list[Path], input_path: Pa
                 av.open(str(out_tmp), "w", format=fmt, options=container_options(fmt, vt.time_base)) as out:
             ov = out.add_stream_from_template(vt, opaque=True)
             ov.time_base = vt.time_base
+            rate = vt.average_rate or vt.guessed_rate
+            if rate:  # some muxers (MXF) need the frame rate, which a copied stream does not carry
+                ov.codec_context.framerate = rate
             if rotation:
                 ov.set_display_rotation(rotation)
             outs = {p.index: _add_aux(out, inp.streams[p.index], p.action) for p in plans}
             _copy_metadata(inp, out, ov, outs)
-            video = _video_packets(segs, ov)
+            video = _video_packets(segs, ov, annexb_filter(fmt, vt, ov))
             aux = _aux_packets(inp, plans, outs, window, offset_s)
             for _, _, packet in heapq.merge(video, aux, key=lambda t: (t[0], t[1])):
                 out.mux(packet)
@@ -277,7 +280,24 @@ def _copy_metadata(inp, out, ov, outs) -> None:
         pass
 
 
-def _video_packets(segs, ov):
+# muxers that take H.264 / HEVC only as an Annex B byte stream (start codes), which FFmpeg does not
+# convert to on its own (MPEG-TS does); the segments are MP4, whose packets are length-prefixed
+_ANNEXB_FORMATS = {"avi", "mpeg", "vob", "dvd", "svcd", "vcd"}
+_ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+
+
+def annexb_filter(fmt: str, vt, ov):
+    """A bitstream filter context converting ``vt``'s packets to Annex B where the ``fmt`` muxer
+    needs it and the packets are not already (their codec's extradata is avcC/hvcC), else None."""
+    name = _ANNEXB_FILTERS.get(vt.codec_context.name)
+    if fmt not in _ANNEXB_FORMATS or name is None:
+        return None
+    from av.bitstream import BitStreamFilterContext
+
+    return BitStreamFilterContext(name, vt, ov)
+
+
+def _video_packets(segs, ov, bsf=None):
     last_dts = None
     for seg in segs:
         st = seg.streams.video[0]
@@ -289,7 +309,9 @@ def _video_packets(segs, ov):
             last_dts = p.dts if p.dts is not None else last_dts
             t = float((p.dts if p.dts is not None else p.pts) * st.time_base)
             p.stream = ov
-            yield t, 0, p
+            for q in (bsf.filter(p) if bsf is not None else (p,)):
+                q.stream = ov
+                yield t, 0, q
 
 
 def _aux_packets(inp, plans, outs, window, offset_s):
