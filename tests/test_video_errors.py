@@ -106,6 +106,18 @@ def test_refused_outputs(tmp_path, clip, model, capsys):
     assert len(video_facts(out)["times"]) == 25
 
 
+def test_the_trial_mux_copies_the_video_as_the_final_mux_does(tmp_path, clip, model, capsys, monkeypatch):
+    """The trial writes an MP4 segment and copies it the way the final mux does, so a container
+    that refuses the copied packets is refused before any work. Without the Annex B conversion,
+    AVI refuses MP4's H.264 packets: the run must stop at the trial, with no work folder left."""
+    from realtime_sr.pipeline import mux
+
+    monkeypatch.setattr(mux, "annexb_filter", lambda fmt, vt, ov: None)
+    msg = fails(capsys, clip, tmp_path / "x.avi", "--model", model)
+    assert "cannot write libx264 video into a avi file" in msg
+    assert not list(tmp_path.glob(".x.avi*")) and not (tmp_path / "x.avi").exists()
+
+
 def test_disk_full_simulated(tmp_path, clip, model, capsys, monkeypatch):
     """ENOSPC from the writer (simulated by monkeypatching, so it runs anywhere; see the tmpfs test)."""
     from realtime_sr.pipeline import mux, sink

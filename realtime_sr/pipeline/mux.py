@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OutputError, UsageError
-from .sink import DtsRepair, EncoderSpec, add_video_stream, container_options, raise_write_error
+from .sink import SEGMENT_FORMAT, DtsRepair, EncoderSpec, add_video_stream, container_options, raise_write_error
 
 TRIAL_PACKETS = 8
 
@@ -134,34 +134,44 @@ def _transcode(in_stream, ostream, packets, offset_s: float = 0.0):
 
 
 def _trial(path: Path, fmt: str, video_kwargs: dict, spec: EncoderSpec, input_path: Path, plans) -> None:
-    """Write a one-frame file with the real encoder and the first packets of ``plans``; raises on failure."""
+    """Write a one-frame file the way the real run will, and raise where it would fail: the real
+    encoder into an MP4 segment (as the pipeline's segments are written), that segment's packets
+    copied into ``fmt`` as :func:`assemble` copies them, and the first packets of ``plans``."""
     import av
 
     from .source import open_input
 
     w, h, pf = video_kwargs["width"], video_kwargs["height"], video_kwargs["pix_fmt"]
+    seg = path.with_name(f"{path.name}.segment.{SEGMENT_FORMAT}")
     try:
-        with open_input(input_path) as inp, \
-                av.open(str(path), "w", format=fmt, options=container_options(fmt, video_kwargs["time_base"])) as out:
-            firsts = _first_packets(inp, [p.index for p in plans])
-            vs = add_video_stream(out, spec, **video_kwargs)
-            outs = {p.index: _add_aux(out, inp.streams[p.index], p.action) for p in plans}
+        with av.open(str(seg), "w", format=SEGMENT_FORMAT,
+                     options=container_options(SEGMENT_FORMAT, video_kwargs["time_base"])) as so:
+            vs = add_video_stream(so, spec, **video_kwargs)
             frame = _black(pf, w, h) if pf in _ZERO_OK else av.VideoFrame(w, h, pf)
             frame.pts = 0
             repair = DtsRepair(vs.time_base)
             for pkt in itertools.chain(vs.encode(frame), vs.encode(None)):
-                out.mux(repair(pkt))
-            for p in plans:
-                pk = firsts[p.index]
-                if p.action == "copy":
-                    for packet in pk:
-                        packet.stream = outs[p.index]
-                        out.mux(packet)
-                else:
-                    for packet in _transcode(inp.streams[p.index], outs[p.index], pk + [None]):
-                        out.mux(packet)
+                so.mux(repair(pkt))
+        with open_input(input_path) as inp, av.open(str(seg)) as sg:
+            vt = sg.streams.video[0]
+            with av.open(str(path), "w", format=fmt, options=container_options(fmt, vt.time_base)) as out:
+                firsts = _first_packets(inp, [p.index for p in plans])
+                ov, bsf = copy_video_stream(out, vt, fmt)
+                outs = {p.index: _add_aux(out, inp.streams[p.index], p.action) for p in plans}
+                for _, _, pkt in _video_packets([sg], ov, bsf):
+                    out.mux(pkt)
+                for p in plans:
+                    pk = firsts[p.index]
+                    if p.action == "copy":
+                        for packet in pk:
+                            packet.stream = outs[p.index]
+                            out.mux(packet)
+                    else:
+                        for packet in _transcode(inp.streams[p.index], outs[p.index], pk + [None]):
+                            out.mux(packet)
     finally:
         path.unlink(missing_ok=True)
+        seg.unlink(missing_ok=True)
 
 
 _ZERO_OK = {"yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le", "gray", "gray10le"}
@@ -239,16 +249,10 @@ def assemble(out_tmp: Path, out_path: Path, segments: list[Path], input_path: Pa
         vt = segs[0].streams.video[0]
         with open_input(input_path) as inp, \
                 av.open(str(out_tmp), "w", format=fmt, options=container_options(fmt, vt.time_base)) as out:
-            ov = out.add_stream_from_template(vt, opaque=True)
-            ov.time_base = vt.time_base
-            rate = vt.average_rate or vt.guessed_rate
-            if rate:  # some muxers (MXF) need the frame rate, which a copied stream does not carry
-                ov.codec_context.framerate = rate
-            if rotation:
-                ov.set_display_rotation(rotation)
+            ov, bsf = copy_video_stream(out, vt, fmt, rotation)
             outs = {p.index: _add_aux(out, inp.streams[p.index], p.action) for p in plans}
             _copy_metadata(inp, out, ov, outs)
-            video = _video_packets(segs, ov, annexb_filter(fmt, vt, ov))
+            video = _video_packets(segs, ov, bsf)
             aux = _aux_packets(inp, plans, outs, window, offset_s)
             for _, _, packet in heapq.merge(video, aux, key=lambda t: (t[0], t[1])):
                 out.mux(packet)
@@ -284,6 +288,19 @@ def _copy_metadata(inp, out, ov, outs) -> None:
 # convert to on its own (MPEG-TS does); the segments are MP4, whose packets are length-prefixed
 _ANNEXB_FORMATS = {"avi", "mpeg", "vob", "dvd", "svcd", "vcd"}
 _ANNEXB_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+
+
+def copy_video_stream(out, vt, fmt: str, rotation: float = 0.0):
+    """(output stream, bitstream filter or None) for copying segment stream ``vt``'s packets into
+    ``out`` (a ``fmt`` container): the final mux and the trial both go through it."""
+    ov = out.add_stream_from_template(vt, opaque=True)
+    ov.time_base = vt.time_base
+    rate = vt.average_rate or vt.guessed_rate
+    if rate:  # some muxers (MXF) need the frame rate, which a copied stream does not carry
+        ov.codec_context.framerate = rate
+    if rotation:
+        ov.set_display_rotation(rotation)
+    return ov, annexb_filter(fmt, vt, ov)
 
 
 def annexb_filter(fmt: str, vt, ov):
