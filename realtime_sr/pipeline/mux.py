@@ -329,6 +329,10 @@ def _video_packets(segs, ov, bsf=None):
             for q in (bsf.filter(p) if bsf is not None else (p,)):
                 q.stream = ov
                 yield t, 0, q
+    if bsf is not None and last_dts is not None:
+        for q in bsf.filter(None):  # flush (the Annex B filters hold nothing back, but say so)
+            q.stream = ov
+            yield t, 0, q
 
 
 def _aux_packets(inp, plans, outs, window, offset_s):
