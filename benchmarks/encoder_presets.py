@@ -8,6 +8,10 @@ the encode time is the whole ``encode`` + ``flush`` wall time per frame, with x2
 the loss the encoder adds on top of the network's output.
 
     python benchmarks/encoder_presets.py --frames 100 --rounds 3 --out benchmarks/results/encoder_presets_<machine>_<date>.md
+
+A preset named ``vp9`` (or ``vp9-N``) is libvpx-vp9 with the options ``realtime-sr video`` gives it
+(``pipeline.sink.encoder_options``: its defaults, or ``--preset N``) at ``--vp9-crf``, so the VP9
+default of a .webm OUT can be set beside x264's in the same run.
 """
 
 from __future__ import annotations
@@ -48,15 +52,23 @@ def upscaled_frames(clip: Path, count: int, scale: int):
     return out, vs.average_rate or Fraction(25)
 
 
-def encode(frames, rate, preset: str, crf: int):
+def encode(frames, rate, preset: str, crf: int, vp9_crf: int = 24):
     import av
+
+    from realtime_sr.pipeline.sink import EncoderSpec, encoder_options
 
     h = frames[0].shape[0] * 2 // 3
     w = frames[0].shape[1]
     buf = io.BytesIO()
+    if preset.startswith("vp9"):  # "vp9": realtime-sr's VP9 defaults; "vp9-N": with --preset N
+        level = preset.partition("-")[2] or None
+        codec, fmt = "libvpx-vp9", "webm"
+        opts, _ = encoder_options(EncoderSpec(codec=codec, crf=vp9_crf, preset=level))
+    else:
+        codec, fmt, opts = "libx264", "mp4", {"preset": preset, "crf": str(crf)}
     t0 = time.perf_counter()
-    with av.open(buf, "w", format="mp4") as o:
-        s = o.add_stream("libx264", rate=rate, options={"preset": preset, "crf": str(crf)})
+    with av.open(buf, "w", format=fmt) as o:
+        s = o.add_stream(codec, rate=rate, options=opts)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.codec_context.thread_type = "AUTO"
         for a in frames:
@@ -85,7 +97,9 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--crf", type=int, default=18)
-    ap.add_argument("--presets", default="ultrafast,superfast,veryfast,faster,fast,medium")
+    ap.add_argument("--presets", default="ultrafast,superfast,veryfast,faster,fast,medium",
+                    help="x264 presets, and vp9 / vp9-N for libvpx-vp9 as realtime-sr configures it")
+    ap.add_argument("--vp9-crf", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out")
     a = ap.parse_args(argv)
@@ -99,17 +113,18 @@ def main(argv=None) -> int:
     data = {}
     for r in range(a.rounds):
         for p in (presets if r % 2 == 0 else presets[::-1]):
-            dt, d = encode(frames, rate, p, a.crf)
+            dt, d = encode(frames, rate, p, a.crf, a.vp9_crf)
             times[p].append(dt / len(frames) * 1000)
             data[p] = d
     h, w = frames[0].shape[0] * 2 // 3, frames[0].shape[1]
     secs = len(frames) / float(rate)
-    lines = ["# x264 presets on upscaled video: encode time, size, PSNR-Y", "",
+    lines = ["# Encoder presets on upscaled video: encode time, size, PSNR-Y", "",
              f"- command: `python benchmarks/encoder_presets.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
              (f"- machine: {cpu_model()}, {len(os.sched_getaffinity(0))} logical cores; "
               f"date {datetime.date.today().isoformat()}"),
              (f"- frames: first {len(frames)} of `{clip.name}`, bicubic x{a.scale} to {w}x{h}, yuv420p; "
-              f"libx264 CRF {a.crf}, x264's own threads; median of {a.rounds} interleaved rounds"),
+              f"libx264 CRF {a.crf} (vp9 rows: libvpx-vp9 CRF {a.vp9_crf}), the encoders' own threads; "
+              f"median of {a.rounds} interleaved rounds"),
              "- PSNR-Y: the decoded file against the frames fed in (what the encoder takes from the output)", "",
              "| preset | encode ms/frame | vs medium | size kB | kbit/s | PSNR-Y dB |",
              "|---|---:|---:|---:|---:|---:|"]

@@ -16,13 +16,14 @@ def add_parser(sub, add_model_flags) -> None:
     p.add_argument("output", help="output file (.mp4, .mkv, .mov ...), or a folder when IN is a folder")
     add_model_flags(p)
     g = p.add_argument_group("encoder")
-    g.add_argument("--codec", default="libx264",
-                   help="video encoder: libx264 (default), libx265, libsvtav1, libaom-av1, h264_nvenc, hevc_nvenc "
-                        "(those the bundled FFmpeg has)")
+    g.add_argument("--codec",
+                   help="video encoder: libx264 (the default; libvpx-vp9 for a .webm OUT), libx265, libsvtav1, "
+                        "libaom-av1, libvpx-vp9, h264_nvenc, hevc_nvenc (those the bundled FFmpeg has)")
     g.add_argument("--crf", type=int, help="constant quality (lower is better; default 18 for libx264, "
-                   "20 libx265, 30 AV1, cq 19 nvenc)")
+                   "20 libx265, 30 AV1, 24 VP9, cq 19 nvenc)")
     g.add_argument("--preset", help="encoder speed preset (x264/x265: veryfast for --mode coarse and routed, "
-                   "medium for fine and gan; 8 for svt-av1, p5 nvenc)")
+                   "medium for fine and gan; 8 for svt-av1, p5 nvenc; VP9: 0-5, its cpu-used in good mode, "
+                   "default its real-time mode)")
     g.add_argument("--bitrate", help="target bit rate instead of constant quality, e.g. 4M or 2500k")
     g.add_argument("--pix-fmt", dest="pix_fmt", help="encoder pixel format (default: the input's, e.g. yuv420p10le "
                    "for 10-bit input, where the codec allows)")
@@ -49,13 +50,13 @@ def add_parser(sub, add_model_flags) -> None:
 
 def _job(a, src: Path, dst: Path):
     from .pipeline.runner import VideoJob
-    from .pipeline.sink import EncoderSpec
+    from .pipeline.sink import EncoderSpec, default_codec
 
     return VideoJob(input=src, output=dst, model=a.model, scale=a.scale, mode=a.mode,
                     fine_fraction=a.fine_fraction, backend=a.backend,
                     device=a.device, precision=a.precision,
-                    encoder=EncoderSpec(codec=a.codec, crf=a.crf, preset=a.preset, bitrate=a.bitrate,
-                                        pix_fmt=a.pix_fmt),
+                    encoder=EncoderSpec(codec=a.codec or default_codec(dst), crf=a.crf, preset=a.preset,
+                                        bitrate=a.bitrate, pix_fmt=a.pix_fmt),
                     tile=a.tile, start=a.start, duration=a.duration, audio=a.audio, subtitles=a.subtitles,
                     overwrite=a.overwrite, resume=a.resume, segment_seconds=a.segment_seconds, queue=a.queue,
                     workers=a.workers, variant=a.variant,

@@ -118,6 +118,24 @@ def test_other_containers_get_a_playable_file(tmp_path, model, ext):
     assert not list(tmp_path.glob(f".out{ext}*")), "temporary files left beside OUT"
 
 
+def test_a_webm_out_gets_vp9_by_default(tmp_path, model, capsys):
+    """WebM holds no H.264: without --codec a .webm OUT is encoded with VP9 (its real-time mode,
+    constant quality); its --preset is a number (cpu-used), and a word is refused before any work."""
+    import av
+
+    src = make_clip(tmp_path / "in.mp4", frames=6, audio=True)
+    out = tmp_path / "out.webm"
+    assert run_cli("video", src, out, "--model", model, "--backend", "torch", "--no-progress") == 0
+    assert "encoder libvpx-vp9 crf 24 deadline realtime cpu-used 8" in capsys.readouterr().err
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "vp9"
+        assert len(list(c.decode(video=0))) == 6
+    assert run_cli("video", src, tmp_path / "b.webm", "--model", model, "--backend", "torch", "--no-progress",
+                   "--preset", "veryfast") == 2
+    assert "libvpx-vp9 takes 0-5" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*b.webm*"))
+
+
 def test_no_audio_flag(tmp_path, model):
     src = make_clip(tmp_path / "in.mp4", frames=3, audio=True)
     assert upscale(src, tmp_path / "out.mp4", model, "--no-audio")["audio"] == []

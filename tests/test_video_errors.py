@@ -100,7 +100,8 @@ def test_refused_outputs(tmp_path, clip, model, capsys):
                                                    code=2)
     assert not (tmp_path / "x.mp4").exists()
     # a codec the container cannot hold: found by the trial mux, before any work
-    assert "cannot write libx264 video into a webm" in fails(capsys, clip, tmp_path / "x.webm", "--model", model)
+    assert "cannot write libx264 video into a webm" in fails(capsys, clip, tmp_path / "x.webm", "--model", model,
+                                                             "--codec", "libx264")
     assert not list(tmp_path.glob(".x.*"))
     assert run_cli("video", clip, out, "--model", model, "-y", *FAST) == 0  # -y replaces
     assert len(video_facts(out)["times"]) == 25

@@ -266,5 +266,6 @@ def describe_encoder(spec: EncoderSpec) -> str:
     from .sink import encoder_options
 
     opts, bitrate = encoder_options(spec)
-    parts = [spec.codec] + [f"{k} {v}" for k, v in opts.items() if k in ("preset", "crf", "cq", "threads")]
+    parts = [spec.codec] + [f"{k} {v}" for k, v in opts.items()
+                            if k in ("preset", "crf", "cq", "threads", "deadline", "cpu-used")]
     return " ".join(parts) + (f" {bitrate / 1e6:g} Mbit/s" if bitrate else "")

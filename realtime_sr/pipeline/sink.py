@@ -26,6 +26,7 @@ _QUALITY = {
     "h264_nvenc": (19, "cq", "p5"),
     "hevc_nvenc": (21, "cq", "p5"),
     "av1_nvenc": (30, "cq", "p5"),
+    "libvpx-vp9": (24, "crf", None),
 }
 # the quality scale's range of each codec (x264/x265 and nvenc: 0-51; VP9 and the AV1 encoders: 0-63): a
 # value outside it is refused rather than clamped by the encoder into something the user did not ask for
@@ -35,7 +36,15 @@ _QUALITY_MAX = {"libx264": 51, "libx265": 51, "h264_nvenc": 51, "hevc_nvenc": 51
 # time (coarse, routed) get a fast preset, so the encoder does not cost more than the network; the
 # offline ones (fine, gan) the slow, more efficient default (see docs/video.md, "Encoder defaults")
 MODE_PRESETS = {"coarse": "veryfast", "routed": "veryfast"}
-CODEC_CHOICES = ("libx264", "libx265", "libsvtav1", "libaom-av1", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "mpeg4")
+CODEC_CHOICES = ("libx264", "libx265", "libsvtav1", "libaom-av1", "libvpx-vp9", "h264_nvenc", "hevc_nvenc",
+                 "av1_nvenc", "mpeg4")
+# the default --codec for an OUT whose container cannot hold H.264 (WebM: VP8/VP9/AV1 only)
+CONTAINER_CODECS = {".webm": "libvpx-vp9"}
+
+
+def default_codec(out_path) -> str:
+    """libx264, or the codec ``out_path``'s container needs where it cannot hold H.264 (.webm: VP9)."""
+    return CONTAINER_CODECS.get(Path(out_path).suffix.lower(), "libx264")
 SEGMENT_FORMAT = "mp4"
 
 
@@ -82,6 +91,8 @@ def check_encoder(spec: EncoderSpec):
     if spec.crf is not None and spec.bitrate is not None:
         raise UsageError("--crf and --bitrate are alternatives: give one")
     check_quality(spec.codec, spec.crf)
+    if spec.codec == "libvpx-vp9":
+        _vp9_speed(spec.preset)  # its --preset is a number: refused here, before any work
     if spec.bitrate is not None:
         parse_bitrate(spec.bitrate)
     return codec
@@ -139,13 +150,29 @@ def encoder_options(spec: EncoderSpec) -> tuple[dict, int | None]:
         raise UsageError(f"--crf is not supported by {spec.codec}; use --bitrate")
     if bitrate is None and q is None:
         bitrate = 8_000_000
-    if spec.preset or preset:
+    if spec.codec == "libvpx-vp9":
+        opts.update(_vp9_speed(spec.preset))
+        if bitrate is None:
+            opts["b"] = "0"  # libvpx's constant-quality mode: crf with no bit-rate target
+    elif spec.preset or preset:
         opts["preset"] = str(spec.preset or preset)
     if spec.codec == "libx265":
         opts["x265-params"] = "log-level=error"
     if spec.codec == "libsvtav1":
         os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner unless told: errors only
     return opts, bitrate
+
+
+def _vp9_speed(preset: str | None) -> dict:
+    """libvpx-vp9's speed options. Without ``--preset``: its real-time mode at cpu-used 8 with row
+    threads: as fast as x264 veryfast on upscaled 1280x720 frames and about 1 dB better at the same
+    size (docs/video.md, benchmarks/encoder_presets.py); ``--preset N`` (0-5): the ``good`` mode
+    at cpu-used N, slower, smaller files."""
+    if preset is None:
+        return {"deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+    if not str(preset).isdigit() or not 0 <= int(preset) <= 5:
+        raise UsageError(f"--preset {preset}: libvpx-vp9 takes 0-5 (its cpu-used; lower is slower, smaller)")
+    return {"deadline": "good", "cpu-used": str(int(preset)), "row-mt": "1"}
 
 
 def container_options(fmt_name: str, time_base: Fraction) -> dict:
