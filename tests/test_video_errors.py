@@ -107,6 +107,12 @@ def test_refused_outputs(tmp_path, clip, model, capsys):
     assert len(video_facts(out)["times"]) == 25
 
 
+def test_a_start_past_the_end_says_so(tmp_path, clip, model, capsys):
+    msg = fails(capsys, clip, tmp_path / "out.mp4", "--model", model, "--start", "30")
+    assert "--start 30 is past the end of the video (1.0 s)" in msg
+    assert no_output_left(tmp_path)
+
+
 def test_the_trial_mux_copies_the_video_as_the_final_mux_does(tmp_path, clip, model, capsys, monkeypatch):
     """The trial writes an MP4 segment and copies it the way the final mux does, so a container
     that refuses the copied packets is refused before any work. Without the Annex B conversion,

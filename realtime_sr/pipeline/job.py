@@ -218,6 +218,9 @@ def resume_key(job: VideoJob, p: Plan) -> dict:
 
 
 def no_frames(info, job) -> InputError:
+    dur = getattr(info, "duration_s", None)
+    if job.start is not None and dur and job.start >= dur:
+        return InputError(f"{info.path}: --start {job.start:g} is past the end of the video ({dur:.1f} s)")
     where = " in the chosen --start/--duration" if job.start is not None or job.duration is not None else ""
     return InputError(f"{info.path}: no decodable video frames{where} (corrupt or truncated?)")
 
