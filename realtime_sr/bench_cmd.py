@@ -167,14 +167,19 @@ def write_csv(path, rows: list[dict]) -> None:
     import csv
     from pathlib import Path
 
+    from .errors import OutputError
+
     path = Path(path)
     new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-        if new:
-            wr.writeheader()
-        for r in rows:
-            wr.writerow({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
+    try:
+        with open(path, "a", newline="") as f:
+            wr = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+            if new:
+                wr.writeheader()
+            for r in rows:
+                wr.writerow({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
+    except OSError as exc:
+        raise OutputError(f"--csv {path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _choices(arg: str | None, default: str, known: tuple[str, ...], flag: str) -> list[str]:
@@ -251,8 +256,11 @@ def run_bench(a) -> int:
     tiles = parse_frame(a.tiles) if a.tiles else None
     if a.runs < 1 or a.warmup < 0:
         raise UsageError("--runs must be at least 1 and --warmup at least 0")
-    if a.plot and not Path(a.plot).resolve().parent.is_dir():
-        raise UsageError(f"--plot {a.plot}: its folder does not exist")
+    for flag, target in (("--plot", a.plot), ("--csv", a.csv)):  # before any timing, not after it
+        if target and not Path(target).resolve().parent.is_dir():
+            raise UsageError(f"{flag} {target}: its folder does not exist")
+        if target and Path(target).is_dir():
+            raise UsageError(f"{flag} {target}: is a folder; give a file name")
     if a.video is not None and (tiles or a.video_seconds <= 0):
         raise UsageError("--video needs a frame, not --tiles, and --video-seconds > 0")
     if a.video == "" and min(frame) < 32:

@@ -232,3 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("realtime-sr: error: out of memory (try a smaller --tile)", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file-system refusal no command turned into its own message: one line still
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"realtime-sr: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -29,6 +29,8 @@ def _plan(src: Path, dst: Path, overwrite: bool) -> list[tuple[Path, Path]]:
             raise UsageError(f"{dst}: unsupported output format {dst.suffix!r} (use .png, .jpg, .bmp, .webp or .tif)")
         if dst.exists() and dst.resolve() == src.resolve():
             raise UsageError("the output must differ from the input (the input is never modified)")
+        if not dst.parent.is_dir():  # before a model is loaded, not after the work
+            raise OutputError(f"{dst.parent}: no such folder")
         pairs = [(src, dst)]
     if not overwrite:
         existing = [d for _, d in pairs if d.exists()]
@@ -51,7 +53,10 @@ def run_image(a) -> int:
     print(f"model {up.model.name} (x{up.scale}), backend {up.backend.name}"
           + (", self-ensemble (8 passes)" if a.self_ensemble else ""), file=sys.stderr)
     if src.is_dir():
-        dst.mkdir(parents=True, exist_ok=True)
+        try:
+            dst.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{dst}: cannot make the output folder ({exc.strerror or exc})") from None
     failed = 0
     for i, (s, d) in enumerate(pairs, 1):
         t0 = time.perf_counter()

@@ -64,8 +64,19 @@ def write_image(path: str | Path, img: np.ndarray) -> None:
     if fmt == "JPEG" and im.mode == "RGBA":
         im = im.convert("RGB")
     kwargs = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    with atomic_output(path) as tmp:
-        im.save(tmp, format=fmt, **kwargs)
+    try:
+        with atomic_output(path) as tmp:
+            im.save(tmp, format=fmt, **kwargs)
+    except OSError as exc:  # the temporary file is gone already (atomic_output): say why in one line
+        import errno
+
+        from .errors import OutputError
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputError(f"{path.parent}: disk full (no space left while writing {path.name})") from None
+        if not path.parent.is_dir():
+            raise OutputError(f"{path.parent}: no such folder") from None
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def modcrop(img: np.ndarray, scale: int) -> np.ndarray:

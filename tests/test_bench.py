@@ -120,6 +120,8 @@ def test_no_data_is_a_note_and_no_psnr_drops_the_column(tmp_path, capsys, monkey
     (["--data", "no-such-folder"], "--data no-such-folder: not a folder"),
     (["--backends", "torch,cuda-magic"], "--backends: unknown cuda-magic"),
     (["--plot", "no/such/dir/p.png"], "its folder does not exist"),
+    (["--csv", "no/such/dir/rows.csv"], "--csv no/such/dir/rows.csv: its folder does not exist"),
+    (["--csv", "."], "is a folder; give a file name"),
     (["--video", "--frame", "16x16"], "at least 32x32"),
 ])
 def test_bad_bench_flags_are_one_line_errors(tmp_path, capsys, args, message):

@@ -32,3 +32,17 @@ def test_console_entry_point_and_module_agree():
 def test_no_command_prints_help_and_fails():
     r = subprocess.run([sys.executable, "-m", "realtime_sr"], capture_output=True, text=True)
     assert r.returncode == 2 and "usage:" in r.stdout
+
+
+def test_an_output_folder_under_a_file_is_one_line_not_a_traceback(tmp_path):
+    """File-system refusals that no command words itself (demo's and train's output folders) still
+    end as one line and a non-zero exit."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for args in (["demo", blocker / "out"],
+                 ["train", "--recipe", "coarse_x2", "--out", blocker / "run", "--steps", "1"]):
+        r = subprocess.run([sys.executable, "-m", "realtime_sr", *map(str, args)], capture_output=True, text=True)
+        assert r.returncode == 1, r.stderr
+        assert "Traceback" not in r.stderr
+        assert r.stderr.strip().splitlines()[-1].startswith("realtime-sr: error: "), r.stderr
+        assert "Not a directory" in r.stderr

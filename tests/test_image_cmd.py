@@ -104,7 +104,8 @@ def test_python_api_takes_arrays_and_pil(model):
     assert out16.dtype == np.uint16 and out16.shape == (40, 60, 3)
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "text", "exists", "same", "badsuffix"])
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "exists", "same", "badsuffix", "nofolder",
+                                  "underfile"])
 def test_bad_input_one_line_error_nonzero_exit(tmp_path, model, case):
     src = tmp_path / "in.png"
     Image.fromarray(natural_image("coffee", (20, 20))).save(src)
@@ -121,6 +122,11 @@ def test_bad_input_one_line_error_nonzero_exit(tmp_path, model, case):
         dst = src
     elif case == "badsuffix":
         dst = tmp_path / "out.xyz"
+    elif case == "nofolder":  # the output's folder does not exist: refused before the model loads
+        dst = tmp_path / "no" / "such" / "out.png"
+    elif case == "underfile":  # the output's "folder" is a file
+        (tmp_path / "afile").write_text("x")
+        dst = tmp_path / "afile" / "out.png"
     r = cli("image", src, dst, "--model", model)
     assert r.returncode != 0
     assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
