@@ -109,6 +109,8 @@ def upscale_array(model, backend, img: np.ndarray, *, tile: int = 256, self_ense
         img = img[..., None]
     if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
         raise ValueError(f"expected an (H, W, C) image with 1-4 channels, got shape {img.shape}")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"empty image (shape {img.shape})")
     dtype = img.dtype if img.dtype in (np.uint8, np.uint16) else np.uint8
     s = model.scale
     h, w, c = img.shape

@@ -102,6 +102,9 @@ def test_python_api_takes_arrays_and_pil(model):
     sixteen = (arr.astype(np.uint16) * 257)
     out16 = up(sixteen)
     assert out16.dtype == np.uint16 and out16.shape == (40, 60, 3)
+    for bad, msg in ((np.zeros((0, 0, 3), np.uint8), "empty image"), (np.zeros((4, 4, 5), np.uint8), "1-4 channels")):
+        with pytest.raises(ValueError, match=msg):
+            up(bad)
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "text", "exists", "same", "badsuffix", "nofolder",
