@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -24,3 +25,8 @@ def atomic_output(path: str | Path, suffix: str = ".part"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the file system saying it has no room (disk full or quota reached)."""
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)

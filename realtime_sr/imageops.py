@@ -68,11 +68,10 @@ def write_image(path: str | Path, img: np.ndarray) -> None:
         with atomic_output(path) as tmp:
             im.save(tmp, format=fmt, **kwargs)
     except OSError as exc:  # the temporary file is gone already (atomic_output): say why in one line
-        import errno
-
         from .errors import OutputError
+        from .fsutil import is_disk_full
 
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(exc):
             raise OutputError(f"{path.parent}: disk full (no space left while writing {path.name})") from None
         if not path.parent.is_dir():
             raise OutputError(f"{path.parent}: no such folder") from None

@@ -318,8 +318,6 @@ def to_int8(src: str | Path, dst: str | Path, frames: Sequence[np.ndarray], *,
 def int8_head(model) -> str | None:
     """The first Conv (reading the graph's input itself, one 8-bit image plane) if it holds at least
     :data:`INT8_HEAD_SHARE` of the Convs' weights, else None (kept float: it costs little there)."""
-    from onnx import numpy_helper
-
     g = model.graph
     inits = {t.name: t for t in g.initializer}
     inp = g.input[0].name
@@ -329,8 +327,7 @@ def int8_head(model) -> str | None:
     if len(heads) != 1 or not size:
         return None
     h = heads[0]
-    w = numpy_helper.to_array(inits[h.input[1]])
-    if w.shape[1] != 1 or {a.name: a.i for a in h.attribute if a.type == a.INT}.get("group", 1) != 1:
+    if inits[h.input[1]].dims[1] != 1 or {a.name: a.i for a in h.attribute if a.type == a.INT}.get("group", 1) != 1:
         return None
     return h.name if size[h.name] >= INT8_HEAD_SHARE * sum(size.values()) else None
 

@@ -9,13 +9,13 @@ fresh encoder, so each starts with a key frame); the final file is assembled fro
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import OutputError, UsageError
+from ..fsutil import is_disk_full
 
 # codec -> (default quality, option name for it, default preset)
 _QUALITY = {
@@ -40,12 +40,12 @@ CODEC_CHOICES = ("libx264", "libx265", "libsvtav1", "libaom-av1", "libvpx-vp9", 
                  "av1_nvenc", "mpeg4")
 # the default --codec for an OUT whose container cannot hold H.264 (WebM: VP8/VP9/AV1 only)
 CONTAINER_CODECS = {".webm": "libvpx-vp9"}
+SEGMENT_FORMAT = "mp4"
 
 
 def default_codec(out_path) -> str:
     """libx264, or the codec ``out_path``'s container needs where it cannot hold H.264 (.webm: VP9)."""
     return CONTAINER_CODECS.get(Path(out_path).suffix.lower(), "libx264")
-SEGMENT_FORMAT = "mp4"
 
 
 @dataclass(frozen=True)
@@ -201,10 +201,6 @@ def add_video_stream(container, spec: EncoderSpec, *, width: int, height: int, p
     if rotation:
         stream.set_display_rotation(rotation)
     return stream
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
 
 
 def raise_write_error(exc: BaseException, path: Path):
